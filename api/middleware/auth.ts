@@ -1,0 +1,63 @@
+import { timingSafeEqual } from 'node:crypto';
+import { jwtVerify } from 'jose';
+import type { Context, Next } from 'koa';
+import type { Config } from '../../shared/config.ts';
+import { DomainError } from '../../shared/errors.ts';
+
+/** User ids become parts of Redis keys, so they are kept to a safe alphabet. */
+const USER_ID = /^[A-Za-z0-9._@|+-]{1,128}$/;
+
+type Claims = { sub: string; role?: unknown };
+
+async function verifyBearer(ctx: Context, secret: Uint8Array): Promise<Claims | null> {
+  const header = ctx.get('Authorization');
+  const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
+  if (!m) return null;
+  try {
+    const { payload } = await jwtVerify(m[1], secret, { algorithms: ['HS256'] });
+    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) return null;
+    return { sub: payload.sub, role: payload.role };
+  } catch {
+    return null;
+  }
+}
+
+/** Buyers: a valid HS256 bearer token; `sub` becomes `ctx.state.userId`. */
+export function requireUser(config: Config) {
+  const secret = new TextEncoder().encode(config.JWT_SECRET);
+  return async (ctx: Context, next: Next) => {
+    const claims = await verifyBearer(ctx, secret);
+    if (!claims) throw new DomainError('unauthorized', 'A valid bearer token is required.');
+    ctx.state.userId = claims.sub;
+    await next();
+  };
+}
+
+const same = (a: string, b: string) => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/** Operators: HTTP Basic admin credentials, or a bearer token whose `role` is `admin`. */
+export function requireAdmin(config: Config) {
+  const secret = new TextEncoder().encode(config.JWT_SECRET);
+  return async (ctx: Context, next: Next) => {
+    const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(ctx.get('Authorization'));
+    let ok = false;
+    if (basic) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      const userOk = same(decoded.slice(0, Math.max(i, 0)), config.ADMIN_USER);
+      const passwordOk = same(decoded.slice(i + 1), config.ADMIN_PASSWORD);
+      ok = i > 0 && userOk && passwordOk;
+    } else {
+      ok = (await verifyBearer(ctx, secret))?.role === 'admin';
+    }
+    if (!ok) {
+      ctx.state.authChallenge = 'Basic realm="drop-admin", charset="UTF-8"';
+      throw new DomainError('unauthorized', 'Admin credentials are required.');
+    }
+    await next();
+  };
+}

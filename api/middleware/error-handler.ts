@@ -1,0 +1,60 @@
+import type { Context, Next } from 'koa';
+import { DomainError, type ErrorCode } from '../../shared/errors.ts';
+
+/** The only table from error codes to HTTP statuses. */
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  not_open: 409,
+  sold_out: 409,
+  conflict: 409,
+  payload_too_large: 413,
+  invalid: 422,
+  rate_limited: 429,
+  paused: 503,
+  busy: 503,
+  unavailable: 503,
+};
+
+/** Errors from Koa's own stack (body parser, routing) that carry a 4xx status. */
+const HTTP_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'bad_request' };
+
+const isBackendDown = (err: Error) =>
+  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|Pool|connect/i.test(err.message);
+
+/** Maps any error to the error body of DESIGN.md; registered first. */
+export function errorHandler() {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new DomainError('not_found', 'No such route.');
+      if (ctx.status === 405) throw new DomainError('bad_request', `${ctx.method} is not allowed here.`);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      const domain = toDomainError(err);
+      if (!domain) {
+        ctx.state.log?.error({ err }, 'unhandled error');
+        ctx.status = 500;
+        ctx.body = { error: { code: 'internal', message: 'Something went wrong on our side.' } };
+        return;
+      }
+      ctx.status = STATUS[domain.code];
+      if (domain.retryAfterS !== undefined) ctx.set('Retry-After', String(Math.max(1, domain.retryAfterS)));
+      if (domain.code === 'unauthorized') ctx.set('WWW-Authenticate', ctx.state.authChallenge ?? 'Bearer');
+      ctx.body = { error: { code: domain.code, message: domain.message, ...domain.details } };
+    }
+  };
+}
+
+function toDomainError(err: Error): DomainError | null {
+  if (err instanceof DomainError) return err;
+  const status = (err as { status?: number }).status;
+  if (status && HTTP_CODES[status]) {
+    const message = status === 413 ? 'The request body is too large.' : 'The request body is not valid JSON.';
+    return new DomainError(HTTP_CODES[status], message);
+  }
+  if (isBackendDown(err)) return new DomainError('unavailable', 'A backing service is unavailable; try again shortly.', {}, 1);
+  return null;
+}

@@ -1,0 +1,32 @@
+import Router from '@koa/router';
+import type { Deps } from '../../shared/deps.ts';
+import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/operations.ts';
+import { requireAdmin } from '../middleware/auth.ts';
+import { createProductBody, parse, parseId, patchProductBody, rateBody } from '../schemas.ts';
+
+/** Operator controls, behind admin credentials. */
+export function adminRoutes(deps: Deps) {
+  const router = new Router({ prefix: '/admin' });
+  router.use(requireAdmin(deps.config));
+  router.post('/products', async (ctx) => {
+    ctx.status = 201;
+    ctx.body = await createProduct(deps, parse(createProductBody, ctx.request.body));
+  });
+  router.patch('/products/:id', async (ctx) => {
+    ctx.body = await updateProduct(deps, parseId(ctx.params.id, 'Product'), parse(patchProductBody, ctx.request.body));
+  });
+  router.post('/products/:id/pause', async (ctx) => {
+    ctx.body = await setPaused(deps, parseId(ctx.params.id, 'Product'), true);
+  });
+  router.post('/products/:id/resume', async (ctx) => {
+    ctx.body = await setPaused(deps, parseId(ctx.params.id, 'Product'), false);
+  });
+  router.put('/products/:id/rate', async (ctx) => {
+    const { perSecond } = parse(rateBody, ctx.request.body);
+    ctx.body = await setRate(deps, parseId(ctx.params.id, 'Product'), perSecond);
+  });
+  router.get('/products/:id/stats', async (ctx) => {
+    ctx.body = await stats(deps, parseId(ctx.params.id, 'Product'));
+  });
+  return router;
+}

@@ -1,0 +1,20 @@
+import Router from '@koa/router';
+import type { Deps } from '../../shared/deps.ts';
+import { productView } from '../../shared/domain/product-state.ts';
+import { parseId } from '../schemas.ts';
+
+/** Public catalogue: metadata from the cache, live stock and the shared clock from Redis. */
+export function productRoutes(deps: Deps) {
+  const router = new Router();
+  router.get('/products', async (ctx) => {
+    const products = await deps.catalog.list();
+    const { states, serverTimeMs } = await deps.catalog.live(products.map((p) => p.id));
+    ctx.body = products.map((p, i) => productView(p, states[i], serverTimeMs));
+  });
+  router.get('/products/:id', async (ctx) => {
+    const product = await deps.catalog.get(parseId(ctx.params.id, 'Product'));
+    const { states, serverTimeMs } = await deps.catalog.live([product.id]);
+    ctx.body = productView(product, states[0], serverTimeMs);
+  });
+  return router;
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the system reads, with its default. This is the only
+ * module that touches `process.env`; everything else receives the frozen result.
+ */
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: int(3000).pipe(z.number().max(65535)),
+    METRICS_PORT: int(9464).pipe(z.number().max(65535)),
+    REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    DATABASE_URL: z.url({ protocol: /^mysql$/ }).default('mysql://root@127.0.0.1:3306/drops'),
+    JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    ADMIN_USER: z.string().min(1).default('admin'),
+    ADMIN_PASSWORD: z.string().min(1).optional(),
+    /** Prefix of every Redis key and BullMQ queue; tests give each file its own. */
+    KEY_PREFIX: z.string().regex(/^[a-z0-9_-]+$/i, 'letters, digits, "_" or "-" only').default('drop'),
+    /** Stock-worker admissions per second for each reserve product, until changed live. */
+    ADMISSION_RATE_PER_SEC: int(1000, 1),
+    STOCK_CONCURRENCY: int(16, 1),
+    GENERAL_CONCURRENCY: int(8, 1),
+    PAYMENT_CONCURRENCY: int(64, 1),
+    PAYMENT_RATE_PER_SEC: int(2000, 1),
+    PAYMENT_ATTEMPTS: int(8, 1),
+    /** How long a reservation may stay unpaid before its stock goes back. */
+    PAYMENT_HOLD_MS: int(120_000, 100),
+    /** Simulated provider: latency of one charge, and failure rate of unnamed methods. */
+    PAYMENT_LATENCY_MS: int(30),
+    PAYMENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+    /** Purchase requests per user per second before `429 rate_limited`. */
+    USER_RATE_LIMIT_PER_SEC: int(10, 1),
+    /** Queued tickets per product before `503 busy`. */
+    MAX_QUEUED_PER_PRODUCT: int(1_000_000, 1),
+    /** How long a terminal ticket stays readable in Redis. */
+    TICKET_TTL_S: int(86_400, 60),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production') {
+      if (!env.JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
+      if (!env.ADMIN_PASSWORD) ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'is required in production' });
+    }
+  });
+
+/** The development-only secret; never accepted when NODE_ENV is production. */
+export const DEV_JWT_SECRET = 'dev-secret-change-me';
+
+export type Config = Readonly<
+  Omit<z.infer<typeof schema>, 'JWT_SECRET' | 'ADMIN_PASSWORD'> & { JWT_SECRET: string; ADMIN_PASSWORD: string }
+>;
+
+export class ConfigError extends Error {}
+
+/**
+ * Validates the environment once. Throws a {@link ConfigError} whose message names every
+ * bad variable, e.g. `PORT must be a number (got "abc")`.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const relevant = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k in schema.shape && v !== undefined && v !== ''),
+  );
+  const parsed = schema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? 'environment');
+      const got = relevant[name] === undefined ? '' : ` (got ${JSON.stringify(relevant[name])})`;
+      return `${name} ${i.message.replace(/^Invalid input: /, '')}${got}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    ...c,
+    JWT_SECRET: c.JWT_SECRET ?? DEV_JWT_SECRET,
+    ADMIN_PASSWORD: c.ADMIN_PASSWORD ?? 'admin',
+  });
+}
+
+/** For entry points: load the config or print the sentence and exit. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

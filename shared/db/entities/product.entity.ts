@@ -1,0 +1,27 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+
+/** What is on sale. Live stock is in Redis; `totalStock` is the operator's number. */
+export const ProductSchema = defineEntity({
+  name: 'Product',
+  tableName: 'products',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    name: p.string().length(200),
+    description: p.text().default(''),
+    manufacturer: p.string().length(200).default(''),
+    /** Minor units (cents) so sums never drift. */
+    priceMinor: p.integer(),
+    currency: p.string().length(3),
+    type: p.enum(['reserve', 'general'] as const),
+    /** UTC instant the product goes on sale (reserve products); null for general ones. */
+    opensAt: p.datetime().length(3).nullable(),
+    /** Units one buyer may hold; 0 means no limit. */
+    perUserLimit: p.integer().default(1),
+    totalStock: p.integer(),
+    createdAt: p.datetime().length(3).onCreate(() => new Date()),
+    updatedAt: p.datetime().length(3).onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+});
+
+export type Product = InferEntity<typeof ProductSchema>;
+export type ProductType = Product['type'];

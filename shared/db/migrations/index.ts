@@ -1,0 +1,6 @@
+import { Migration20261124000000Initial } from './Migration20261124000000Initial.ts';
+
+/** Every migration, in order. Listed explicitly so no file discovery runs at start-up. */
+export const migrationsList = [
+  { name: 'Migration20261124000000Initial', class: Migration20261124000000Initial },
+];

@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import { connectOrm, type Orm } from './db/orm.ts';
+import { Catalog } from './domain/catalog.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Queues } from './queues.ts';
+import { createRedis, whenReady } from './redis/client.ts';
+import { Keys } from './redis/keys.ts';
+import { Scripts } from './redis/scripts.ts';
+import { createPaymentProvider, type PaymentProvider } from './payments/provider.ts';
+
+/** Everything a use case needs, wired once per process and passed down. */
+export type Deps = {
+  config: Config;
+  logger: Logger;
+  redis: Redis;
+  keys: Keys;
+  scripts: Scripts;
+  queues: Queues;
+  orm: Orm;
+  catalog: Catalog;
+  payments: PaymentProvider;
+};
+
+export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
+  const logger = createLogger(config.LOG_LEVEL, service);
+  const redis = createRedis(config.REDIS_URL, role, service);
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  await whenReady(redis);
+  const orm = await connectOrm(config.DATABASE_URL);
+  const keys = new Keys(config.KEY_PREFIX);
+  const scripts = new Scripts(redis);
+  const queues = new Queues(redis, config.KEY_PREFIX);
+  const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
+  const payments = createPaymentProvider(config, redis, keys);
+  return { config, logger, redis, keys, scripts, queues, orm, catalog, payments };
+}
+
+/** Closes in dependency order: queues, then MySQL, then Redis. */
+export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.queues.close();
+  await deps.orm.close();
+  await deps.redis.quit().catch(() => deps.redis.disconnect());
+}

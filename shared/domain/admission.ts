@@ -1,0 +1,85 @@
+import type { Deps } from '../deps.ts';
+import { DomainError, invalid, notFound } from '../errors.ts';
+import { admissionQueueName, jobOptions } from '../queues.ts';
+import { newTicketId, pollAfterMs, readTicket, type TicketView } from './tickets.ts';
+
+export type PurchaseRequest = {
+  productId: number;
+  userId: string;
+  quantity: number;
+  paymentMethod: string;
+  idempotencyKey?: string;
+  requestId?: string;
+};
+
+export type Admission = { created: boolean; ticket: TicketView };
+
+const IDEMPOTENCY_TTL_S = 24 * 3600;
+
+/**
+ * Admits a purchase into the product's queue, or says why not. Two Redis round trips
+ * for a new ticket (the admit script, then the queue add); MySQL only on a cold cache.
+ */
+export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission> {
+  const { config, keys, scripts, catalog, queues } = deps;
+  const product = await catalog.find(req.productId);
+  if (!product) throw notFound('Product');
+
+  const ticketId = newTicketId(product.id);
+  const run = () =>
+    scripts.run(
+      'admit',
+      [
+        ...keys.productScriptKeys(product.id),
+        keys.ticket(product.id, ticketId),
+        keys.idempotency(product.id, req.userId, req.idempotencyKey ?? ''),
+        keys.userRate(product.id, req.userId),
+      ],
+      [
+        ticketId, req.userId, req.quantity, req.paymentMethod, req.idempotencyKey ?? '', req.requestId ?? '',
+        config.USER_RATE_LIMIT_PER_SEC, config.MAX_QUEUED_PER_PRODUCT, IDEMPOTENCY_TTL_S,
+      ],
+    ) as Promise<[string, ...(string | number)[]]>;
+
+  let reply = await run();
+  if (reply[0] === 'not_loaded') {
+    await catalog.ensureLoaded(product);
+    reply = await run();
+  }
+  const [outcome, a, b] = reply;
+  switch (outcome) {
+    case 'created': {
+      await queues.get(admissionQueueName(product.type, product.id)).add(
+        'admit',
+        { ticketId, requestId: req.requestId },
+        jobOptions.admission(ticketId),
+      );
+      const now = new Date().toISOString();
+      const position = Number(b);
+      return {
+        created: true,
+        ticket: { ticketId, productId: product.id, status: 'queued', position, createdAt: now, updatedAt: now,
+          pollAfterMs: pollAfterMs('queued', position, config.ADMISSION_RATE_PER_SEC) },
+      };
+    }
+    case 'existing':
+      return { created: false, ticket: await readTicket(deps, String(a), req.userId) };
+    case 'not_open':
+      throw new DomainError('not_open', 'This product is not on sale yet.', {
+        opensAt: new Date(Number(a)).toISOString(),
+        serverTime: new Date(Number(b)).toISOString(),
+      });
+    case 'paused':
+      throw new DomainError('paused', 'Sales of this product are paused; try again shortly.', {}, 5);
+    case 'sold_out':
+      throw new DomainError('sold_out', 'This product is sold out.');
+    case 'over_limit':
+      throw invalid('quantity', `at most ${a} per buyer, and you already hold ${b}`);
+    case 'rate_limited':
+      throw new DomainError('rate_limited', 'Too many purchase requests; slow down.', {}, Math.ceil(Number(a) / 1000));
+    case 'busy':
+      throw new DomainError('busy', 'The queue for this product is full; try again shortly.', {}, 2);
+    default:
+      throw new Error(`admit script answered ${String(outcome)}`);
+  }
+}

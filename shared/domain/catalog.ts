@@ -1,0 +1,157 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { Orm } from '../db/orm.ts';
+import { ProductSchema, type Product } from '../db/entities/product.entity.ts';
+import { DomainError, notFound } from '../errors.ts';
+import type { Keys } from '../redis/keys.ts';
+import type { Scripts } from '../redis/scripts.ts';
+import { reserveQueueName, type Queues } from '../queues.ts';
+import { LIVE_FIELDS, parseLive, type LiveState } from './product-state.ts';
+
+const META_TTL_MS = 10_000;
+const MISS_TTL_MS = 2_000;
+
+type CacheEntry = { product: Product | null; until: number };
+
+/**
+ * Products: metadata from MySQL, cached in memory so admission never waits on MySQL;
+ * live state (stock, opening instant, limit, pause, counters) in the Redis product
+ * hash, loaded from the MySQL ledger on first use and after Redis lost it.
+ */
+export class Catalog {
+  private readonly cache = new Map<number, CacheEntry>();
+  private readonly deps: { config: Config; orm: Orm; redis: Redis; keys: Keys; scripts: Scripts; queues: Queues };
+
+  constructor(deps: Catalog['deps']) {
+    this.deps = deps;
+  }
+
+  /** Product metadata, from the cache when fresh. */
+  async find(id: number): Promise<Product | null> {
+    const hit = this.cache.get(id);
+    if (hit && hit.until > Date.now()) return hit.product;
+    const product = await this.deps.orm.em.fork().findOne(ProductSchema, { id });
+    this.cache.set(id, { product, until: Date.now() + (product ? META_TTL_MS : MISS_TTL_MS) });
+    return product;
+  }
+
+  async get(id: number): Promise<Product> {
+    const product = await this.find(id);
+    if (!product) throw notFound('Product');
+    return product;
+  }
+
+  remember(product: Product): void {
+    this.cache.set(product.id, { product, until: Date.now() + META_TTL_MS });
+  }
+
+  async list(): Promise<Product[]> {
+    const products = await this.deps.orm.em.fork().find(ProductSchema, {}, { orderBy: { id: 'asc' } });
+    products.forEach((p) => this.remember(p));
+    return products;
+  }
+
+  /** Live state of several products and the shared clock, in one round trip. */
+  async live(ids: number[]): Promise<{ states: (LiveState | null)[]; serverTimeMs: number }> {
+    const pipeline = this.deps.redis.pipeline();
+    ids.forEach((id) => pipeline.hmget(this.deps.keys.product(id).product, ...LIVE_FIELDS));
+    pipeline.time();
+    const replies = (await pipeline.exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [sec, micro] = replies[replies.length - 1][1] as [string, string];
+    return {
+      states: replies.slice(0, ids.length).map(([, v]) => parseLive(v as (string | null)[])),
+      serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000),
+    };
+  }
+
+  /**
+   * Makes sure the product's live state is in Redis: rebuilt from the MySQL ledger
+   * (orders are the truth) when missing. One process rebuilds; others wait for it.
+   */
+  async ensureLoaded(product: Product): Promise<void> {
+    const { redis, keys } = this.deps;
+    const k = keys.product(product.id);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if (await redis.exists(k.product)) return;
+      const lock = await redis.set(keys.rebuildLock(product.id), '1', 'PX', 10_000, 'NX');
+      if (lock) {
+        try {
+          await this.rebuild(product);
+        } finally {
+          await redis.del(keys.rebuildLock(product.id));
+        }
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new DomainError('busy', 'The product is being prepared; try again shortly.', {}, 1);
+  }
+
+  private async rebuild(product: Product): Promise<void> {
+    const { orm, redis, keys, scripts, config, queues } = this.deps;
+    const rows: { status: string; user_id: string; ticket_id: string; quantity: number }[] = await orm.em
+      .getConnection()
+      .execute('select status, user_id, ticket_id, quantity from orders where product_id = ?', [product.id]);
+    let sold = 0;
+    let reserved = 0;
+    const held = new Map<string, number>();
+    const counts: Record<string, number> = { paid: 0, reserved: 0, payment_failed: 0, expired: 0 };
+    const pending: typeof rows = [];
+    for (const r of rows) {
+      const status = { pending: 'reserved', paid: 'paid', failed: 'payment_failed', expired: 'expired' }[r.status]!;
+      counts[status]++;
+      if (r.status === 'paid') sold += r.quantity;
+      if (r.status === 'pending') {
+        reserved += r.quantity;
+        pending.push(r);
+      }
+      if (r.status === 'paid' || r.status === 'pending') held.set(r.user_id, (held.get(r.user_id) ?? 0) + r.quantity);
+    }
+    const fields: Record<string, string | number> = {
+      type: product.type,
+      opensAt: product.type === 'reserve' && product.opensAt ? product.opensAt.getTime() : -1,
+      limit: product.type === 'reserve' ? product.perUserLimit : 0,
+      total: product.totalStock,
+      available: Math.max(0, product.totalStock - sold - reserved),
+      reserved,
+      sold,
+      paused: 0,
+      seq: 0,
+      rate: config.ADMISSION_RATE_PER_SEC,
+      price: product.priceMinor,
+      currency: product.currency,
+      t_queued: 0,
+      t_sold_out: 0,
+      t_rejected: 0,
+      ...Object.fromEntries(Object.entries(counts).map(([s, n]) => [`t_${s}`, n])),
+    };
+    const args = [Object.keys(fields).length, ...Object.entries(fields).flat(), ...[...held].flat()];
+    const loaded = await scripts.run('init-product', keys.productScriptKeys(product.id), args);
+    if (loaded === 1) await this.restoreHolds(product, pending);
+    await redis.sadd(keys.products(), String(product.id));
+    if (product.type === 'reserve') {
+      await queues.get(reserveQueueName(product.id)).setGlobalRateLimit(config.ADMISSION_RATE_PER_SEC, 1000);
+    }
+  }
+
+  /**
+   * Pending orders whose tickets Redis forgot get their ticket back as `reserved`
+   * with a fresh hold, so the expiry step returns their units if nobody pays.
+   */
+  private async restoreHolds(product: Product, pending: { user_id: string; ticket_id: string; quantity: number }[]) {
+    if (pending.length === 0) return;
+    const { redis, keys, config } = this.deps;
+    const now = Date.now();
+    const ticketKeys = pending.map((o) => keys.ticket(product.id, o.ticket_id));
+    const exists = await Promise.all(ticketKeys.map((k) => redis.exists(k)));
+    const pipeline = redis.pipeline();
+    pending.forEach((o, i) => {
+      if (exists[i]) return;
+      pipeline.hset(ticketKeys[i], 'status', 'reserved', 'user', o.user_id, 'qty', o.quantity, 'pm', 'pm_card_ok',
+        'resAt', now, 'created', now, 'updated', now);
+      pipeline.zadd(keys.product(product.id).holds, 'NX', now + config.PAYMENT_HOLD_MS, o.ticket_id);
+    });
+    await pipeline.exec();
+  }
+}

@@ -1,0 +1,128 @@
+import { UnrecoverableError } from 'bullmq';
+import type { Deps } from '../deps.ts';
+import type { Product } from '../db/entities/product.entity.ts';
+import { EXPIRY_QUEUE, jobOptions, paymentQueueName } from '../queues.ts';
+import { productOfTicket } from './tickets.ts';
+import { ORDER_STATUS_OF_TICKET, ensureOrder, settleOrder } from './orders.ts';
+
+const BATCH = 200;
+
+async function productOf(deps: Deps, ticketId: string): Promise<Product | null> {
+  const id = productOfTicket(ticketId);
+  return id === null ? null : deps.catalog.find(id);
+}
+
+const scriptArgs = (deps: Deps, product: Product, ticketId: string) => ({
+  keys: [...deps.keys.productScriptKeys(product.id), deps.keys.ticket(product.id, ticketId)],
+  prefix: deps.keys.product(product.id).ticketPrefix,
+});
+
+/**
+ * The stock worker's step: hold units for a queued ticket (or park or end it), then
+ * create its pending order and hand it to payment. Safe to repeat at any point.
+ */
+export async function processAdmission(deps: Deps, ticketId: string): Promise<string> {
+  const product = await productOf(deps, ticketId);
+  if (!product) return 'missing';
+  const { config, scripts } = deps;
+  const { keys } = scriptArgs(deps, product, ticketId);
+  const [status] = (await scripts.run('reserve', keys, [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string];
+  if (status === 'reserved') await fulfil(deps, product, ticketId);
+  if (status === 'sold_out') await sweepSoldOut(deps, product);
+  return status;
+}
+
+/** Order in MySQL, then the payment job and the hold's expiry job. Idempotent. */
+export async function fulfil(deps: Deps, product: Product, ticketId: string): Promise<void> {
+  const { redis, keys, orm, queues, config } = deps;
+  const key = keys.ticket(product.id, ticketId);
+  const [status, user, qty, resAt, order, rid] = await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid');
+  if (status !== 'reserved' || !user) return;
+  if (!order) {
+    const quantity = Number(qty);
+    const orderId = await ensureOrder(orm, {
+      ticketId, userId: user, productId: product.id, quantity,
+      amountMinor: quantity * product.priceMinor, currency: product.currency,
+    });
+    await redis.hset(key, 'order', orderId);
+  }
+  const requestId = rid ?? undefined;
+  await queues.get(paymentQueueName(product.type)).add('pay', { ticketId, requestId },
+    jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS));
+  await queues.get(EXPIRY_QUEUE).add('expire', { ticketId, requestId },
+    jobOptions.expiry(ticketId, Number(resAt) + config.PAYMENT_HOLD_MS - Date.now()));
+}
+
+/**
+ * The payment worker's step: charge a reserved ticket once (the provider dedupes by
+ * ticket id), then record the outcome. A late success on an expired hold is refunded.
+ */
+export async function processPayment(deps: Deps, ticketId: string): Promise<string> {
+  const product = await productOf(deps, ticketId);
+  if (!product) return 'missing';
+  const { redis, keys, payments, scripts, config, orm } = deps;
+  const key = keys.ticket(product.id, ticketId);
+  const t = await redis.hgetall(key);
+  if (!t.status) return 'missing';
+  if (t.status !== 'reserved') {
+    await syncOrder(deps, ticketId, t.status);
+    return t.status;
+  }
+  if (!t.order) await fulfil(deps, product, ticketId);
+  const amountMinor = Number(t.qty) * product.priceMinor;
+  const result = await payments.charge({ idempotencyKey: ticketId, amountMinor, currency: product.currency, paymentMethod: t.pm });
+  if (result.outcome === 'declined') {
+    await release(deps, product, ticketId, 'payment_failed', result.reason);
+    throw new UnrecoverableError(`payment declined: ${result.reason}`);
+  }
+  const s = scriptArgs(deps, product, ticketId);
+  const [status, remaining] = (await scripts.run('settle', s.keys,
+    [ticketId, s.prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, number];
+  await redis.hset(key, 'charge', result.reference);
+  if (status === 'paid') {
+    await settleOrder(orm, ticketId, 'paid');
+    if (remaining > 0) await sweepSoldOut(deps, product);
+    return 'paid';
+  }
+  const refund = await payments.refund({ idempotencyKey: ticketId, reference: result.reference, amountMinor, currency: product.currency });
+  await redis.hset(key, 'refund', refund.reference);
+  deps.logger.warn({ ticketId, status, charge: result.reference, refund: refund.reference }, 'late charge refunded');
+  await syncOrder(deps, ticketId, status);
+  return status;
+}
+
+/** The expiry step: a hold that ran out returns its units (no-op once paid or released). */
+export async function processExpiry(deps: Deps, ticketId: string): Promise<string> {
+  const product = await productOf(deps, ticketId);
+  if (!product) return 'missing';
+  return release(deps, product, ticketId, 'expired', 'hold_expired');
+}
+
+/** Ends a reserved ticket, returns its units exactly once and hands them on. */
+async function release(deps: Deps, product: Product, ticketId: string, status: 'payment_failed' | 'expired', reason: string) {
+  const { scripts, config } = deps;
+  const s = scriptArgs(deps, product, ticketId);
+  const [outcome, promoted, remaining] = (await scripts.run('release', s.keys,
+    [ticketId, s.prefix, status, reason, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, string[], number];
+  if (outcome === 'released') {
+    await syncOrder(deps, ticketId, status);
+    for (const id of promoted) await fulfil(deps, product, id);
+    if (remaining > 0) await sweepSoldOut(deps, product);
+    return status;
+  }
+  await syncOrder(deps, ticketId, outcome);
+  return outcome;
+}
+
+async function syncOrder(deps: Deps, ticketId: string, ticketStatus: string): Promise<void> {
+  const orderStatus = ORDER_STATUS_OF_TICKET[ticketStatus];
+  if (orderStatus) await settleOrder(deps.orm, ticketId, orderStatus);
+}
+
+/** Once nothing can come back, ends every queued ticket sold_out, a batch at a time. */
+export async function sweepSoldOut(deps: Deps, product: Product): Promise<void> {
+  const keys = deps.keys.productScriptKeys(product.id);
+  const prefix = deps.keys.product(product.id).ticketPrefix;
+  while (((await deps.scripts.run('sweep', keys, [prefix, deps.config.TICKET_TTL_S, BATCH])) as number) > 0);
+}
+

@@ -1,0 +1,69 @@
+import type { Orm } from '../db/orm.ts';
+import { OrderSchema, type Order, type OrderStatus } from '../db/entities/order.entity.ts';
+import { notFound } from '../errors.ts';
+
+export type NewOrder = {
+  ticketId: string;
+  userId: string;
+  productId: number;
+  quantity: number;
+  amountMinor: number;
+  currency: string;
+};
+
+/**
+ * Creates the pending order of a ticket, or finds the one a previous attempt created
+ * (`ticket_id` is unique). Returns its id. Safe to repeat.
+ */
+export async function ensureOrder(orm: Orm, o: NewOrder): Promise<number> {
+  const now = new Date();
+  const res = await orm.em.getConnection().execute(
+    `insert into orders (ticket_id, user_id, product_id, quantity, amount_minor, currency, status, created_at, updated_at)
+     values (?, ?, ?, ?, ?, ?, 'pending', ?, ?) on duplicate key update id = last_insert_id(id)`,
+    [o.ticketId, o.userId, o.productId, o.quantity, o.amountMinor, o.currency, now, now],
+    'run',
+  );
+  return Number((res as unknown as { insertId: number }).insertId);
+}
+
+/** Settles a pending order; a settled order keeps its status (returns false). */
+export async function settleOrder(orm: Orm, ticketId: string, status: Exclude<OrderStatus, 'pending'>): Promise<boolean> {
+  const res = await orm.em.getConnection().execute(
+    `update orders set status = ?, updated_at = ? where ticket_id = ? and status = 'pending'`,
+    [status, new Date(), ticketId],
+    'run',
+  );
+  return Number((res as unknown as { affectedRows: number }).affectedRows) > 0;
+}
+
+/** The order status a terminal ticket status implies, if the ticket has an order. */
+export const ORDER_STATUS_OF_TICKET: Record<string, Exclude<OrderStatus, 'pending'> | undefined> = {
+  paid: 'paid',
+  payment_failed: 'failed',
+  expired: 'expired',
+};
+
+export function orderView(o: Order) {
+  return {
+    id: o.id,
+    ticketId: o.ticketId,
+    productId: o.productId,
+    quantity: o.quantity,
+    amount: o.amountMinor / 100,
+    currency: o.currency,
+    status: o.status,
+    createdAt: o.createdAt.toISOString(),
+    updatedAt: o.updatedAt.toISOString(),
+  };
+}
+
+export async function listOrders(orm: Orm, userId: string) {
+  const orders = await orm.em.fork().find(OrderSchema, { userId }, { orderBy: { id: 'desc' }, limit: 200 });
+  return orders.map(orderView);
+}
+
+export async function getOrder(orm: Orm, userId: string, id: number) {
+  const order = await orm.em.fork().findOne(OrderSchema, { id });
+  if (!order || order.userId !== userId) throw notFound('Order');
+  return orderView(order);
+}

@@ -1,0 +1,61 @@
+import type { Product } from '../db/entities/product.entity.ts';
+
+/** Live counters of one product, as the Redis product hash holds them. */
+export type LiveState = {
+  total: number;
+  available: number;
+  reserved: number;
+  sold: number;
+  paused: boolean;
+  opensAtMs: number;
+  perUserLimit: number;
+  ratePerSecond: number;
+  tickets: Record<TicketStatus, number>;
+};
+
+export const TICKET_STATUSES = ['queued', 'reserved', 'paid', 'sold_out', 'payment_failed', 'expired', 'rejected'] as const;
+export type TicketStatus = (typeof TICKET_STATUSES)[number];
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['paid', 'sold_out', 'payment_failed', 'expired', 'rejected']);
+
+export const LIVE_FIELDS = [
+  'total', 'available', 'reserved', 'sold', 'paused', 'opensAt', 'limit', 'rate',
+  ...TICKET_STATUSES.map((s) => `t_${s}`),
+] as const;
+
+/** Parses an HMGET of {@link LIVE_FIELDS}; null when the product is not loaded. */
+export function parseLive(values: (string | null)[]): LiveState | null {
+  if (values[0] === null) return null;
+  const n = (i: number) => Number(values[i] ?? 0);
+  const tickets = Object.fromEntries(TICKET_STATUSES.map((s, i) => [s, n(8 + i)])) as Record<TicketStatus, number>;
+  return {
+    total: n(0),
+    available: n(1),
+    reserved: n(2),
+    sold: n(3),
+    paused: n(4) === 1,
+    opensAtMs: n(5),
+    perUserLimit: n(6),
+    ratePerSecond: n(7),
+    tickets,
+  };
+}
+
+/** The public shape of a product (DESIGN.md "Products"). */
+export function productView(p: Product, live: LiveState | null, serverTimeMs: number) {
+  const total = live?.total ?? p.totalStock;
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    manufacturer: p.manufacturer,
+    price: p.priceMinor / 100,
+    currency: p.currency,
+    type: p.type,
+    opensAt: live ? (live.opensAtMs >= 0 && p.type === 'reserve' ? new Date(live.opensAtMs).toISOString() : null) : (p.opensAt?.toISOString() ?? null),
+    perUserLimit: live?.perUserLimit ?? p.perUserLimit,
+    stock: { total, available: live?.available ?? total },
+    serverTime: new Date(serverTimeMs).toISOString(),
+  };
+}
+
+export type ProductView = ReturnType<typeof productView>;

@@ -1,0 +1,38 @@
+/**
+ * Domain errors carry a stable machine-readable `code`, never an HTTP status. The API's
+ * error middleware holds the only `code → status` table.
+ */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'not_open'
+  | 'sold_out'
+  | 'conflict'
+  | 'invalid'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'paused'
+  | 'busy'
+  | 'unavailable';
+
+export class DomainError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+  /** Seconds a client should wait before retrying (sent as `Retry-After`). */
+  readonly retryAfterS?: number;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, retryAfterS?: number) {
+    super(message);
+    this.name = 'DomainError';
+    this.code = code;
+    this.details = details;
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+export const notFound = (what: string) => new DomainError('not_found', `${what} was not found.`);
+
+export const invalid = (field: string, message: string) =>
+  new DomainError('invalid', `${field}: ${message}`, { field });

@@ -1,0 +1,69 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ProductType } from './db/entities/product.entity.ts';
+
+/**
+ * Queue names, payloads and job options. Each reserve product has its own admission
+ * queue (its own rate, its own depth on the dashboard); general products share one, so
+ * a drop's backlog never sits in front of them. Job ids are derived from the ticket, so
+ * adding the same step twice is a no-op.
+ */
+export const GENERAL_QUEUE = 'general';
+export const PAYMENT_QUEUE = 'payment';
+export const GENERAL_PAYMENT_QUEUE = 'payment-general';
+export const EXPIRY_QUEUE = 'expiry';
+
+export const reserveQueueName = (productId: number) => `reserve-${productId}`;
+export const admissionQueueName = (type: ProductType, productId: number) =>
+  type === 'reserve' ? reserveQueueName(productId) : GENERAL_QUEUE;
+export const paymentQueueName = (type: ProductType) => (type === 'reserve' ? PAYMENT_QUEUE : GENERAL_PAYMENT_QUEUE);
+
+/** Every job carries its ticket and the id of the HTTP request that caused it. */
+export type TicketJob = { ticketId: string; requestId?: string };
+
+const retried = (attempts: number): JobsOptions => ({
+  attempts,
+  backoff: { type: 'exponential', delay: 250 },
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+});
+
+export const jobOptions = {
+  admission: (ticketId: string): JobsOptions => ({ ...retried(15), jobId: ticketId }),
+  payment: (ticketId: string, attempts: number): JobsOptions => ({ ...retried(attempts), jobId: `pay-${ticketId}` }),
+  expiry: (ticketId: string, delayMs: number): JobsOptions => ({
+    ...retried(15),
+    jobId: `exp-${ticketId}`,
+    delay: Math.max(0, delayMs),
+  }),
+};
+
+/** Producer-side queues, created on first use and shared by the whole process. */
+export class Queues {
+  private readonly connection: Redis;
+  private readonly prefix: string;
+  private readonly byName = new Map<string, Queue<TicketJob>>();
+
+  constructor(connection: Redis, prefix: string) {
+    this.connection = connection;
+    this.prefix = prefix;
+  }
+
+  get(name: string): Queue<TicketJob> {
+    let queue = this.byName.get(name);
+    if (!queue) {
+      queue = new Queue<TicketJob>(name, { connection: this.connection, prefix: this.prefix });
+      queue.on('error', () => {}); // connection errors surface on the calls themselves
+      this.byName.set(name, queue);
+    }
+    return queue;
+  }
+
+  all(): Queue<TicketJob>[] {
+    return [...this.byName.values()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.close()));
+  }
+}

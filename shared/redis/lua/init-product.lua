@@ -1,0 +1,19 @@
+--[[
+  Loads a product's live state into Redis unless it is already there (first use, or a
+  rebuild from the MySQL ledger after Redis lost its data).
+    KEYS[1..6] product keys
+    ARGV[1] n, then n field/value pairs for the product hash, then userId/units pairs
+    for the held hash.
+  Returns 1 when it loaded the state, 0 when the state was already present.
+]]
+--- @include "product"
+
+if redis.call('EXISTS', K_PRODUCT) == 1 then return 0 end
+local n = tonumber(ARGV[1])
+for i = 2, 2 * n, 2 do
+  redis.call('HSET', K_PRODUCT, ARGV[i], ARGV[i + 1])
+end
+for i = 2 * n + 2, #ARGV, 2 do
+  redis.call('HSET', K_HELD, ARGV[i], ARGV[i + 1])
+end
+return 1

@@ -1,0 +1,35 @@
+--[[
+  Ends a reserved ticket whose payment failed or whose hold expired, and gives its
+  units back exactly once: to the oldest parked tickets first. Idempotent: the ids of
+  the tickets that received the units are kept on the released ticket, so a retry
+  returns the same list and the caller can finish handing them over.
+    KEYS[1..6] product keys   KEYS[7] ticket hash
+    ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] new status ('payment_failed'|'expired')
+    ARGV[4] reason  ARGV[5] terminal TTL (s)  ARGV[6] hold (ms)  ARGV[7] batch size
+  Returns {outcome, promotedIds, remainingQueuedToSweep} where outcome is 'released', or
+  the ticket's status when it was not reserved ('paid' means the charge won the race).
+]]
+--- @include "product"
+
+local tkey, ticketId, prefix, newStatus = KEYS[7], ARGV[1], ARGV[2], ARGV[3]
+local ttl, holdMs, batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local status, user, qty, given = unpack(redis.call('HMGET', tkey, 'status', 'user', 'qty', 'promoted'))
+if not status then return {'missing', {}, 0} end
+if status ~= 'reserved' then
+  local ids = {}
+  if status == newStatus and given and given ~= '' then
+    for id in string.gmatch(given, '[^,]+') do ids[#ids + 1] = id end
+    return {'released', ids, 0}
+  end
+  return {status, ids, 0}
+end
+qty = tonumber(qty)
+
+local now = nowMs()
+redis.call('HINCRBY', K_PRODUCT, 'available', qty)
+redis.call('HINCRBY', K_PRODUCT, 'reserved', -qty)
+if redis.call('HINCRBY', K_HELD, user, -qty) <= 0 then redis.call('HDEL', K_HELD, user) end
+finish(tkey, ticketId, newStatus, ARGV[4], now, ttl)
+local promoted = promote(prefix, now, holdMs, ttl, batch)
+if #promoted > 0 then redis.call('HSET', tkey, 'promoted', table.concat(promoted, ',')) end
+return {'released', promoted, sweepSoldOut(prefix, now, ttl, batch)}

@@ -1,0 +1,25 @@
+--[[
+  Records a successful charge: the ticket's held units become sold. Only a ticket that
+  is still reserved can be paid; a ticket whose hold already expired or failed keeps
+  its terminal status (the caller refunds the late charge).
+    KEYS[1..6] product keys   KEYS[7] ticket hash
+    ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] terminal TTL (s)  ARGV[4] hold (ms)
+    ARGV[5] sweep batch size
+  Returns {status, remainingQueuedToSweep}: status 'paid' when paid (now or before),
+  otherwise the ticket's terminal status ('expired', 'payment_failed', ...) or 'missing'.
+]]
+--- @include "product"
+
+local tkey, ticketId, prefix = KEYS[7], ARGV[1], ARGV[2]
+local ttl, holdMs, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local status, qty = unpack(redis.call('HMGET', tkey, 'status', 'qty'))
+if not status then return {'missing', 0} end
+if status ~= 'reserved' then return {status, 0} end
+qty = tonumber(qty)
+
+local now = nowMs()
+redis.call('HINCRBY', K_PRODUCT, 'reserved', -qty)
+redis.call('HINCRBY', K_PRODUCT, 'sold', qty)
+finish(tkey, ticketId, 'paid', '', now, ttl)
+promote(prefix, now, holdMs, ttl, batch)
+return {'paid', sweepSoldOut(prefix, now, ttl, batch)}

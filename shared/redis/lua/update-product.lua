@@ -1,0 +1,25 @@
+--[[
+  An operator's change to a live product: total stock, opening instant, per-user limit.
+  Stock can grow (new units go to parked tickets first) or shrink down to what is
+  already sold or held, never below.
+    KEYS[1..6] product keys
+    ARGV[1] new total or ''  ARGV[2] opensAt ms ('-1' for none) or ''
+    ARGV[3] perUserLimit or ''  ARGV[4] ticket prefix  ARGV[5] terminal TTL (s)
+    ARGV[6] hold (ms)  ARGV[7] batch size
+  Returns {'ok', promotedIds, remainingQueuedToSweep}, {'below_committed', sold + reserved}
+  or {'not_loaded'}.
+]]
+--- @include "product"
+
+if redis.call('EXISTS', K_PRODUCT) == 0 then return {'not_loaded'} end
+if ARGV[1] ~= '' then
+  local total = tonumber(ARGV[1])
+  local committed = pnum('sold') + pnum('reserved')
+  if total < committed then return {'below_committed', committed} end
+  redis.call('HSET', K_PRODUCT, 'total', total, 'available', total - committed)
+end
+if ARGV[2] ~= '' then redis.call('HSET', K_PRODUCT, 'opensAt', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('HSET', K_PRODUCT, 'limit', ARGV[3]) end
+local now, ttl, batch = nowMs(), tonumber(ARGV[5]), tonumber(ARGV[7])
+local promoted = promote(ARGV[4], now, tonumber(ARGV[6]), ttl, batch)
+return {'ok', promoted, sweepSoldOut(ARGV[4], now, ttl, batch)}

@@ -1,0 +1,41 @@
+import type { Deps } from '../shared/deps.ts';
+import type { Product } from '../shared/db/entities/product.entity.ts';
+import { EXPIRY_QUEUE, admissionQueueName, jobOptions } from '../shared/queues.ts';
+import { sweepSoldOut } from '../shared/domain/fulfilment.ts';
+
+/** How late a hold may be before the janitor expires it itself. */
+const HOLD_GRACE_MS = 5_000;
+/** How old a queued ticket must be before the janitor checks that its job exists. */
+const QUEUED_GRACE_MS = 30_000;
+
+/**
+ * The backstop for steps a crash interrupted between Redis and the queue: a hold whose
+ * expiry job is missing, a queued ticket whose admission job was never added, a sold-out
+ * product whose queued tickets were not all ended. Every repair is an idempotent add.
+ */
+export async function sweepProduct(deps: Deps, product: Product): Promise<void> {
+  const { redis, keys, queues } = deps;
+  const k = keys.product(product.id);
+  const now = Date.now();
+  const overdue = await redis.zrangebyscore(k.holds, '-inf', String(now - HOLD_GRACE_MS), 'LIMIT', 0, 200);
+  const expiry = queues.get(EXPIRY_QUEUE);
+  for (const ticketId of overdue) {
+    const job = await expiry.getJob(`exp-${ticketId}`);
+    if (!job) await expiry.add('expire', { ticketId }, jobOptions.expiry(ticketId, 0));
+    else if (await job.isFailed()) await job.retry();
+  }
+  await sweepSoldOut(deps, product);
+  const oldest = await redis.zrange(k.queued, '0', '19');
+  const admission = queues.get(admissionQueueName(product.type, product.id));
+  for (const ticketId of oldest) {
+    const [created, parked] = await Promise.all([
+      redis.hget(k.ticketPrefix + ticketId, 'created'),
+      redis.zscore(k.waiting, ticketId),
+    ]);
+    if (parked !== null || !created || now - Number(created) < QUEUED_GRACE_MS) continue;
+    if ((await admission.getJobState(ticketId)) === 'unknown') {
+      deps.logger.warn({ ticketId }, 'queued ticket had no admission job; re-adding');
+      await admission.add('admit', { ticketId }, jobOptions.admission(ticketId));
+    }
+  }
+}

@@ -1,0 +1,82 @@
+import { Worker, type Job } from 'bullmq';
+import { loadConfigOrExit, type Config } from '../shared/config.ts';
+import { closeDeps, createDeps, type Deps } from '../shared/deps.ts';
+import { processAdmission, processExpiry, processPayment } from '../shared/domain/fulfilment.ts';
+import {
+  EXPIRY_QUEUE,
+  GENERAL_PAYMENT_QUEUE,
+  GENERAL_QUEUE,
+  PAYMENT_QUEUE,
+  reserveQueueName,
+  type TicketJob,
+} from '../shared/queues.ts';
+import { sweepProduct } from './janitor.ts';
+
+type Step = (deps: Deps, ticketId: string) => Promise<string>;
+
+/**
+ * Runs every worker of the system in one process: a stock worker per reserve product
+ * (discovered as products are loaded), one for general products, the payment workers
+ * (drops and general products apart) and the expiry worker, plus the janitor.
+ */
+export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?: Deps) {
+  const deps = depsIn ?? (await createDeps(config, 'workers', 'worker'));
+  const workers = new Map<string, Worker<TicketJob>>();
+
+  const start = (queue: string, step: Step, concurrency: number) => {
+    if (workers.has(queue)) return;
+    const worker = new Worker<TicketJob>(
+      queue,
+      async (job: Job<TicketJob>) => step(deps, job.data.ticketId),
+      { connection: deps.redis, prefix: config.KEY_PREFIX, concurrency, maxStalledCount: 5 },
+    );
+    worker.on('failed', (job, err) =>
+      deps.logger.warn({ queue, jobId: job?.id, requestId: job?.data.requestId, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
+    );
+    worker.on('error', (err) => deps.logger.error({ queue, err: err.message }, 'worker error'));
+    workers.set(queue, worker);
+  };
+
+  start(GENERAL_QUEUE, processAdmission, config.GENERAL_CONCURRENCY);
+  start(PAYMENT_QUEUE, processPayment, config.PAYMENT_CONCURRENCY);
+  start(GENERAL_PAYMENT_QUEUE, processPayment, Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4)));
+  start(EXPIRY_QUEUE, processExpiry, config.STOCK_CONCURRENCY);
+
+  let stopping = false;
+  const discover = async () => {
+    const ids = await deps.redis.smembers(deps.keys.products());
+    for (const id of ids.map(Number)) {
+      const product = await deps.catalog.find(id);
+      if (!product) continue;
+      if (product.type === 'reserve') start(reserveQueueName(id), processAdmission, config.STOCK_CONCURRENCY);
+      await sweepProduct(deps, product);
+    }
+  };
+  let tick: Promise<void> = discover();
+  const timer = setInterval(() => {
+    tick = tick.then(() => (stopping ? undefined : discover())).catch((err) =>
+      deps.logger.error({ err: (err as Error).message }, 'janitor pass failed'),
+    );
+  }, 1000);
+
+  const stop = async () => {
+    stopping = true;
+    clearInterval(timer);
+    await tick.catch(() => {});
+    await Promise.all([...workers.values()].map((w) => w.close()));
+    if (!depsIn) await closeDeps(deps);
+  };
+  return { deps, workers, stop };
+}
+
+if (import.meta.main) {
+  const running = await startWorkers();
+  running.deps.logger.info({ queues: [...running.workers.keys()] }, 'workers running');
+  const shutdown = async (signal: string) => {
+    running.deps.logger.info({ signal }, 'workers stopping');
+    await running.stop();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
