@@ -9,7 +9,8 @@ import { startWorkers } from '../workers/main.ts';
  */
 const config = loadConfigOrExit();
 const orm = await connectOrm(config.DATABASE_URL);
-await migrate(orm);
+const applied = await migrate(orm);
+if (applied.length) console.log(`applied migrations: ${applied.join(', ')}`);
 await orm.close();
 
 const api = await startApi();

@@ -17,7 +17,7 @@ export function ormOptions(databaseUrl: string, debug = false) {
     ensureDatabase: true,
     debug,
     pool: { min: 1, max: 20 },
-    migrations: { migrationsList, snapshot: false, tableName: 'mikro_orm_migrations' },
+    migrations: { migrationsList, snapshot: false, tableName: 'mikro_orm_migrations', silent: true },
   });
 }
 

@@ -1,0 +1,148 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../shared/config.ts';
+import { closeDeps, createDeps, type Deps } from '../../shared/deps.ts';
+import { migrate } from '../../shared/db/orm.ts';
+import { createApp } from '../../api/app.ts';
+import { startWorkers } from '../../workers/main.ts';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+
+/**
+ * A test file's own world: its own database and key prefix (so files run in parallel),
+ * real Redis and MariaDB, the API on an ephemeral port and, optionally, the workers.
+ */
+export type TestContext = {
+  config: Config;
+  deps: Deps;
+  baseUrl: string;
+  env: Record<string, string>;
+  token(userId: string, extra?: Record<string, unknown>): Promise<string>;
+  http(method: string, path: string, opts?: HttpOptions): Promise<HttpResult>;
+  startWorkers(): Promise<void>;
+  stopWorkers(): Promise<void>;
+  close(): Promise<void>;
+};
+
+export type HttpOptions = { token?: string; body?: unknown; raw?: string; headers?: Record<string, string>; admin?: boolean };
+export type HttpResult = { status: number; headers: Headers; body: any };
+
+export const ADMIN = { user: 'admin', password: 'test-admin-password' };
+
+export async function createTestContext(name: string, overrides: Record<string, string> = {}): Promise<TestContext> {
+  const id = `${name.replace(/[^a-z0-9]/gi, '_')}_${randomBytes(3).toString('hex')}`.toLowerCase();
+  const env = {
+    NODE_ENV: 'test',
+    REDIS_URL,
+    DATABASE_URL: `${MYSQL_URL}/t_${id}`,
+    KEY_PREFIX: `t_${id}`,
+    JWT_SECRET: 'test-secret-at-least-16-chars',
+    ADMIN_USER: ADMIN.user,
+    ADMIN_PASSWORD: ADMIN.password,
+    LOG_LEVEL: 'silent',
+    PAYMENT_LATENCY_MS: '5',
+    ...overrides,
+  };
+  const config = loadConfig(env);
+  const deps = await createDeps(config, `test-${name}`, 'worker');
+  await migrate(deps.orm);
+  const server: Server = createApp(deps).listen(0);
+  await new Promise<void>((r) => server.once('listening', r));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const secret = new TextEncoder().encode(config.JWT_SECRET);
+  let workers: Awaited<ReturnType<typeof startWorkers>> | null = null;
+
+  const ctx: TestContext = {
+    config,
+    deps,
+    baseUrl,
+    env,
+    token: (userId, extra = {}) =>
+      new SignJWT(extra).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuedAt().setExpirationTime('1h').sign(secret),
+    async http(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      if (opts.admin) headers.authorization = `Basic ${Buffer.from(`${ADMIN.user}:${ADMIN.password}`).toString('base64')}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+      const res = await fetch(baseUrl + path, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    async startWorkers() {
+      workers ??= await startWorkers(config, deps);
+    },
+    async stopWorkers() {
+      await workers?.stop();
+      workers = null;
+    },
+    async close() {
+      await ctx.stopWorkers();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await deps.orm.em.getConnection().execute(`drop database if exists \`t_${id}\``);
+      await deleteKeys(config.KEY_PREFIX);
+      await closeDeps(deps);
+    },
+  };
+  return ctx;
+}
+
+/** Removes every Redis key of a prefix. */
+export async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+/** A reserve product open now (or at `opensAt`) with `stock` units. */
+export async function createDrop(ctx: TestContext, stock: number, extra: Record<string, unknown> = {}) {
+  const res = await ctx.http('POST', '/admin/products', {
+    admin: true,
+    body: { name: 'Limited sneaker', price: 120, type: 'reserve', opensAt: new Date(Date.now() - 1000).toISOString(), stock, perUserLimit: 1, ...extra },
+  });
+  if (res.status !== 201) throw new Error(`create product: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body as { id: number };
+}
+
+export const TERMINAL = new Set(['paid', 'sold_out', 'payment_failed', 'expired', 'rejected']);
+
+/** Polls tickets until every one is terminal (or the deadline passes); returns final views. */
+export async function pollUntilTerminal(
+  ctx: TestContext,
+  tickets: { ticketId: string; token: string }[],
+  deadlineMs = 90_000,
+): Promise<Map<string, any>> {
+  const done = new Map<string, any>();
+  const until = Date.now() + deadlineMs;
+  while (done.size < tickets.length && Date.now() < until) {
+    const pending = tickets.filter((t) => !done.has(t.ticketId));
+    for (let i = 0; i < pending.length; i += 100) {
+      await Promise.all(
+        pending.slice(i, i + 100).map(async (t) => {
+          const res = await ctx.http('GET', `/tickets/${t.ticketId}`, { token: t.token });
+          if (res.status !== 200) throw new Error(`poll ${t.ticketId}: ${res.status} ${JSON.stringify(res.body)}`);
+          if (TERMINAL.has(res.body.status)) done.set(t.ticketId, res.body);
+        }),
+      );
+    }
+    if (done.size < tickets.length) await new Promise((r) => setTimeout(r, 200));
+  }
+  return done;
+}
