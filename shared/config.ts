@@ -25,6 +25,8 @@ const schema = z
     PAYMENT_CONCURRENCY: int(64, 1),
     PAYMENT_RATE_PER_SEC: int(2000, 1),
     PAYMENT_ATTEMPTS: int(8, 1),
+    /** A job whose worker stops renewing its lock for this long is taken over by another worker. */
+    JOB_LOCK_MS: int(30_000, 500),
     /** How long a reservation may stay unpaid before its stock goes back. */
     PAYMENT_HOLD_MS: int(120_000, 100),
     /** Simulated provider: latency of one charge, and failure rate of unnamed methods. */

@@ -12,7 +12,7 @@ import {
 } from '../shared/queues.ts';
 import { sweepProduct } from './janitor.ts';
 
-type Step = (deps: Deps, ticketId: string) => Promise<string>;
+type Step = (deps: Deps, ticketId: string, attempt: number) => Promise<string>;
 
 /**
  * Runs every worker of the system in one process: a stock worker per reserve product
@@ -27,8 +27,16 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
     if (workers.has(queue)) return;
     const worker = new Worker<TicketJob>(
       queue,
-      async (job: Job<TicketJob>) => step(deps, job.data.ticketId),
-      { connection: deps.redis, prefix: config.KEY_PREFIX, concurrency, maxStalledCount: 5 },
+      async (job: Job<TicketJob>) => step(deps, job.data.ticketId, job.attemptsMade + 1),
+      {
+        connection: deps.redis,
+        prefix: config.KEY_PREFIX,
+        concurrency,
+        // A worker killed mid-job stops renewing its lock; after JOB_LOCK_MS another takes the job over.
+        lockDuration: config.JOB_LOCK_MS,
+        stalledInterval: config.JOB_LOCK_MS,
+        maxStalledCount: 5,
+      },
     );
     worker.on('failed', (job, err) =>
       deps.logger.warn({ queue, jobId: job?.id, requestId: job?.data.requestId, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
@@ -41,6 +49,9 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   start(PAYMENT_QUEUE, processPayment, config.PAYMENT_CONCURRENCY);
   start(GENERAL_PAYMENT_QUEUE, processPayment, Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4)));
   start(EXPIRY_QUEUE, processExpiry, config.STOCK_CONCURRENCY);
+  // Each payment queue is held to the provider's rate limit.
+  await Promise.all([PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE].map((q) =>
+    deps.queues.get(q).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000)));
 
   let stopping = false;
   const discover = async () => {

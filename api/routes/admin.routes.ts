@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Deps } from '../../shared/deps.ts';
 import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/operations.ts';
+import { reconcile } from '../../shared/domain/reconcile.ts';
 import { requireAdmin } from '../middleware/auth.ts';
 import { createProductBody, parse, parseId, patchProductBody, rateBody } from '../schemas.ts';
 
@@ -27,6 +28,9 @@ export function adminRoutes(deps: Deps) {
   });
   router.get('/products/:id/stats', async (ctx) => {
     ctx.body = await stats(deps, parseId(ctx.params.id, 'Product'));
+  });
+  router.get('/reconcile', async (ctx) => {
+    ctx.body = await reconcile(deps);
   });
   return router;
 }

@@ -2,9 +2,10 @@ import { MikroORM, defineConfig } from '@mikro-orm/mysql';
 import { Migrator } from '@mikro-orm/migrations';
 import { ProductSchema } from './entities/product.entity.ts';
 import { OrderSchema } from './entities/order.entity.ts';
+import { PaymentSchema } from './entities/payment.entity.ts';
 import { migrationsList } from './migrations/index.ts';
 
-export const entities = [ProductSchema, OrderSchema];
+export const entities = [ProductSchema, OrderSchema, PaymentSchema];
 
 /** MikroORM options for a `mysql://user:pass@host:port/db` URL. */
 export function ormOptions(databaseUrl: string, debug = false) {

@@ -20,16 +20,30 @@ type CacheEntry = { product: Product | null; until: number };
  */
 export class Catalog {
   private readonly cache = new Map<number, CacheEntry>();
+  private readonly refreshing = new Set<number>();
   private readonly deps: { config: Config; orm: Orm; redis: Redis; keys: Keys; scripts: Scripts; queues: Queues };
 
   constructor(deps: Catalog['deps']) {
     this.deps = deps;
   }
 
-  /** Product metadata, from the cache when fresh. */
+  /**
+   * Product metadata. A cached entry is answered at once, and refreshed in the
+   * background once stale, so admission never waits on MySQL (nor fails while it is away).
+   */
   async find(id: number): Promise<Product | null> {
     const hit = this.cache.get(id);
-    if (hit && hit.until > Date.now()) return hit.product;
+    if (!hit) return this.load(id);
+    if (hit.until <= Date.now() && !this.refreshing.has(id)) {
+      this.refreshing.add(id);
+      this.load(id)
+        .catch(() => {})
+        .finally(() => this.refreshing.delete(id));
+    }
+    return hit.product;
+  }
+
+  private async load(id: number): Promise<Product | null> {
     const product = await this.deps.orm.em.fork().findOne(ProductSchema, { id });
     this.cache.set(id, { product, until: Date.now() + (product ? META_TTL_MS : MISS_TTL_MS) });
     return product;

@@ -4,6 +4,7 @@ import type { Product } from '../db/entities/product.entity.ts';
 import { EXPIRY_QUEUE, jobOptions, paymentQueueName } from '../queues.ts';
 import { productOfTicket } from './tickets.ts';
 import { ORDER_STATUS_OF_TICKET, ensureOrder, settleOrder } from './orders.ts';
+import { recordPayment, recordRefund } from './payments.ts';
 
 const BATCH = 200;
 
@@ -57,35 +58,46 @@ export async function fulfil(deps: Deps, product: Product, ticketId: string): Pr
  * The payment worker's step: charge a reserved ticket once (the provider dedupes by
  * ticket id), then record the outcome. A late success on an expired hold is refunded.
  */
-export async function processPayment(deps: Deps, ticketId: string): Promise<string> {
+export async function processPayment(deps: Deps, ticketId: string, attempt = 1): Promise<string> {
   const product = await productOf(deps, ticketId);
   if (!product) return 'missing';
   const { redis, keys, payments, scripts, config, orm } = deps;
   const key = keys.ticket(product.id, ticketId);
-  const t = await redis.hgetall(key);
-  if (!t.status) return 'missing';
+  let t = await redis.hgetall(key);
+  if (!t.status) {
+    // Redis lost the product: the ledger rebuild restores holds of pending orders.
+    await deps.catalog.ensureLoaded(product);
+    t = await redis.hgetall(key);
+    if (!t.status) return 'missing';
+  }
   if (t.status !== 'reserved') {
     await syncOrder(deps, ticketId, t.status);
     return t.status;
   }
-  if (!t.order) await fulfil(deps, product, ticketId);
+  if (!t.order) {
+    await fulfil(deps, product, ticketId);
+    t.order = (await redis.hget(key, 'order')) ?? '';
+  }
   const amountMinor = Number(t.qty) * product.priceMinor;
+  const record = { ticketId, orderId: Number(t.order), amountMinor, currency: product.currency, attempts: attempt };
   const result = await payments.charge({ idempotencyKey: ticketId, amountMinor, currency: product.currency, paymentMethod: t.pm });
   if (result.outcome === 'declined') {
+    await recordPayment(orm, { ...record, status: 'declined', declineReason: result.reason });
     await release(deps, product, ticketId, 'payment_failed', result.reason);
     throw new UnrecoverableError(`payment declined: ${result.reason}`);
   }
+  await recordPayment(orm, { ...record, status: 'succeeded', providerReference: result.reference });
   const s = scriptArgs(deps, product, ticketId);
   const [status, remaining] = (await scripts.run('settle', s.keys,
     [ticketId, s.prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, number];
-  await redis.hset(key, 'charge', result.reference);
   if (status === 'paid') {
     await settleOrder(orm, ticketId, 'paid');
     if (remaining > 0) await sweepSoldOut(deps, product);
     return 'paid';
   }
+  // The hold ended before the provider answered: the late charge must not stand.
   const refund = await payments.refund({ idempotencyKey: ticketId, reference: result.reference, amountMinor, currency: product.currency });
-  await redis.hset(key, 'refund', refund.reference);
+  await recordRefund(orm, ticketId, refund.reference);
   deps.logger.warn({ ticketId, status, charge: result.reference, refund: refund.reference }, 'late charge refunded');
   await syncOrder(deps, ticketId, status);
   return status;

@@ -1,5 +1,6 @@
 import type { Orm } from '../db/orm.ts';
 import { OrderSchema, type Order, type OrderStatus } from '../db/entities/order.entity.ts';
+import { PaymentSchema, type Payment } from '../db/entities/payment.entity.ts';
 import { notFound } from '../errors.ts';
 
 export type NewOrder = {
@@ -43,7 +44,7 @@ export const ORDER_STATUS_OF_TICKET: Record<string, Exclude<OrderStatus, 'pendin
   expired: 'expired',
 };
 
-export function orderView(o: Order) {
+export function orderView(o: Order, payment?: Payment) {
   return {
     id: o.id,
     ticketId: o.ticketId,
@@ -52,18 +53,33 @@ export function orderView(o: Order) {
     amount: o.amountMinor / 100,
     currency: o.currency,
     status: o.status,
+    payment: payment
+      ? {
+          status: payment.status,
+          attempts: payment.attempts,
+          reference: payment.providerReference,
+          ...(payment.declineReason && { declineReason: payment.declineReason }),
+          ...(payment.refundReference && { refundReference: payment.refundReference }),
+        }
+      : null,
     createdAt: o.createdAt.toISOString(),
     updatedAt: o.updatedAt.toISOString(),
   };
 }
 
+/** The buyer's orders, newest first, each with what the payment provider did. */
 export async function listOrders(orm: Orm, userId: string) {
-  const orders = await orm.em.fork().find(OrderSchema, { userId }, { orderBy: { id: 'desc' }, limit: 200 });
-  return orders.map(orderView);
+  const em = orm.em.fork();
+  const orders = await em.find(OrderSchema, { userId }, { orderBy: { id: 'desc' }, limit: 200 });
+  const payments = orders.length ? await em.find(PaymentSchema, { ticketId: { $in: orders.map((o) => o.ticketId) } }) : [];
+  const byTicket = new Map(payments.map((p) => [p.ticketId, p]));
+  return orders.map((o) => orderView(o, byTicket.get(o.ticketId)));
 }
 
 export async function getOrder(orm: Orm, userId: string, id: number) {
-  const order = await orm.em.fork().findOne(OrderSchema, { id });
+  const em = orm.em.fork();
+  const order = await em.findOne(OrderSchema, { id });
   if (!order || order.userId !== userId) throw notFound('Order');
-  return orderView(order);
+  const payment = await em.findOne(PaymentSchema, { ticketId: order.ticketId });
+  return orderView(order, payment ?? undefined);
 }
