@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
+
+describe('when Redis loses a product', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext('redisloss', { PAYMENT_HOLD_MS: '3000' });
+    await ctx.startWorkers();
+  });
+  afterAll(async () => {
+    await ctx.close();
+  });
+
+  const dropProductKeys = async (productId: number) => {
+    const keys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:{p:${productId}}:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    await ctx.deps.redis.del(...keys);
+  };
+
+  it('rebuilds stock, holdings and paid counts from the MySQL ledger before admitting again', async () => {
+    const drop = await createDrop(ctx, 20, { perUserLimit: 2 });
+    const paid = await buyAll(ctx, drop.id, Array.from({ length: 8 }, (_, i) => ({ userId: `paid-${i}` })));
+    await pollUntilTerminal(ctx, paid.map((a) => ({ ticketId: a.ticketId!, token: a.token })));
+    // Slow cards hold units with pending orders at the moment Redis forgets everything.
+    const held = await buyAll(ctx, drop.id, Array.from({ length: 5 }, (_, i) => ({ userId: `held-${i}`, paymentMethod: 'pm_card_slow' })));
+    await eventually('5 pending orders', async () => (await ledger(ctx, drop.id)).pendingOrders === 5);
+
+    await dropProductKeys(drop.id);
+    const lost = await ctx.http('GET', '/admin/reconcile', { admin: true });
+    expect(lost.body.ok).toBe(false);
+    expect(lost.body.products.find((p: { productId: number }) => p.productId === drop.id).drift[0].field).toBe('state');
+
+    // The next buyer at the door triggers the rebuild and is admitted against the rebuilt stock.
+    const [next] = await buyAll(ctx, drop.id, [{ userId: 'after-loss' }]);
+    expect(next.status).toBe(202);
+    const s = await stats(ctx, drop.id);
+    expect(s.stock.sold).toBe(8);
+    expect(s.stock.sold + s.stock.reserved + s.stock.available).toBe(20);
+    expect(s.stock.reserved).toBeGreaterThanOrEqual(5);
+    expect(s.tickets.paid).toBe(8);
+
+    // Holdings came back too: a paid buyer is still held to the per-user limit.
+    const [again] = await buyAll(ctx, drop.id, [{ userId: 'paid-0', quantity: 2 }]);
+    expect(again.status).toBe(422);
+
+    // Paid tickets stay readable from the ledger after Redis forgot them.
+    const old = await ctx.http('GET', `/tickets/${paid[0].ticketId}`, { token: paid[0].token });
+    expect(old.body).toMatchObject({ status: 'paid', productId: drop.id });
+
+    // Restored holds run out (or get paid) and the ledger ends balanced.
+    await pollUntilTerminal(ctx, [{ ticketId: next.ticketId!, token: next.token }]);
+    await eventually('holds settled', async () => (await stats(ctx, drop.id)).stock.reserved === 0, 30_000);
+    const end = await stats(ctx, drop.id);
+    const l = await ledger(ctx, drop.id);
+    expect(end.stock.sold).toBe(l.paidUnits);
+    expect(end.stock.sold + end.stock.available).toBe(20);
+    expect(l.pendingOrders).toBe(0);
+    const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
+    expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
+    expect(held).toHaveLength(5);
+  });
+
+  it('reports drift between Redis and MySQL', async () => {
+    const drop = await createDrop(ctx, 3);
+    const ok = await ctx.http('GET', '/admin/reconcile', { admin: true });
+    expect(ok.status).toBe(200);
+    expect(ok.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
+    await ctx.deps.redis.hincrby(`${ctx.config.KEY_PREFIX}:{p:${drop.id}}:product`, 'sold', 1);
+    const bad = await ctx.http('GET', '/admin/reconcile', { admin: true });
+    expect(bad.body.ok).toBe(false);
+    const fields = bad.body.products.find((p: { productId: number }) => p.productId === drop.id).drift.map((d: { field: string }) => d.field);
+    expect(fields).toEqual(expect.arrayContaining(['sold', 'available']));
+    expect((await ctx.http('GET', '/admin/reconcile')).status).toBe(401);
+  });
+});
