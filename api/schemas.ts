@@ -10,12 +10,15 @@ export function parseId(raw: string, what: string): number {
   return id;
 }
 
-/** Validates with zod; the first problem becomes `422 invalid` naming the field. */
-export function parse<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+/**
+ * Validates with zod; the first problem becomes `422 invalid` naming the field
+ * (`name` when the input is a single value, such as a header).
+ */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, name = 'body'): z.infer<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const field = issue.path.length ? issue.path.join('.') : 'body';
+  const field = issue.path.length ? issue.path.join('.') : name;
   throw invalid(field, issue.message);
 }
 

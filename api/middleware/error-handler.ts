@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import type { Context, Next } from 'koa';
 import { DomainError, type ErrorCode } from '../../shared/errors.ts';
 
@@ -21,6 +22,9 @@ const STATUS: Record<ErrorCode, number> = {
 /** Errors from Koa's own stack (body parser, routing) that carry a 4xx status. */
 const HTTP_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'bad_request' };
 
+/** zlib/brotli errors: a request body that does not match its Content-Encoding. */
+const isBadEncoding = (err: Error) => /^(Z_|ERR__ERROR)/.test(String((err as { code?: unknown }).code ?? ''));
+
 const isBackendDown = (err: Error) =>
   /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|Pool|connect/i.test(err.message);
 
@@ -32,7 +36,8 @@ export function errorHandler() {
       if (ctx.status === 404 && ctx.body === undefined) throw new DomainError('not_found', 'No such route.');
       if (ctx.status === 405) throw new DomainError('bad_request', `${ctx.method} is not allowed here.`);
     } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
+      // isNativeError also recognises errors made in another realm (Node core's, under a VM).
+      const err = e instanceof Error || types.isNativeError(e) ? (e as Error) : new Error(String(e));
       const domain = toDomainError(err);
       if (!domain) {
         ctx.state.log?.error({ err }, 'unhandled error');
@@ -55,6 +60,7 @@ function toDomainError(err: Error): DomainError | null {
     const message = status === 413 ? 'The request body is too large.' : 'The request body is not valid JSON.';
     return new DomainError(HTTP_CODES[status], message);
   }
+  if (isBadEncoding(err)) return new DomainError('bad_request', 'The request body does not match its Content-Encoding.');
   if (isBackendDown(err)) return new DomainError('unavailable', 'A backing service is unavailable; try again shortly.', {}, 1);
   return null;
 }

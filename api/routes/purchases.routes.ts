@@ -16,7 +16,7 @@ export function purchaseRoutes(deps: Deps) {
       userId: ctx.state.userId,
       quantity: body.quantity,
       paymentMethod: body.paymentMethod,
-      idempotencyKey: key ? parse(idempotencyKey, key) : undefined,
+      idempotencyKey: key ? parse(idempotencyKey, key, 'Idempotency-Key') : undefined,
       requestId: ctx.state.requestId,
     });
     ctx.status = result.created ? 202 : 200;

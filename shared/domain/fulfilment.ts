@@ -72,6 +72,9 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   }
   if (t.status !== 'reserved') {
     await syncOrder(deps, ticketId, t.status);
+    // A retry after a settle that handed units on: the tickets that got them need their jobs.
+    const promoted = t.status === 'paid' ? (t.promoted ?? '').split(',').filter(Boolean) : [];
+    for (const id of promoted) await fulfil(deps, product, id);
     return t.status;
   }
   if (!t.order) {
@@ -88,10 +91,11 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   }
   await recordPayment(orm, { ...record, status: 'succeeded', providerReference: result.reference });
   const s = scriptArgs(deps, product, ticketId);
-  const [status, remaining] = (await scripts.run('settle', s.keys,
-    [ticketId, s.prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, number];
+  const [status, remaining, promoted] = (await scripts.run('settle', s.keys,
+    [ticketId, s.prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, number, string[]];
   if (status === 'paid') {
     await settleOrder(orm, ticketId, 'paid');
+    for (const id of promoted) await fulfil(deps, product, id);
     if (remaining > 0) await sweepSoldOut(deps, product);
     return 'paid';
   }

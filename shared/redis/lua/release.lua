@@ -6,8 +6,9 @@
     KEYS[1..6] product keys   KEYS[7] ticket hash
     ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] new status ('payment_failed'|'expired')
     ARGV[4] reason  ARGV[5] terminal TTL (s)  ARGV[6] hold (ms)  ARGV[7] batch size
-  Returns {outcome, promotedIds, remainingQueuedToSweep} where outcome is 'released', or
-  the ticket's status when it was not reserved ('paid' means the charge won the race).
+  Returns {outcome, promotedIds, remainingQueuedToSweep} where outcome is 'released' (also
+  for a retry of the same release), or the ticket's status when it was not reserved
+  ('paid' means the charge won the race).
 ]]
 --- @include "product"
 
@@ -17,8 +18,8 @@ local status, user, qty, given = unpack(redis.call('HMGET', tkey, 'status', 'use
 if not status then return {'missing', {}, 0} end
 if status ~= 'reserved' then
   local ids = {}
-  if status == newStatus and given and given ~= '' then
-    for id in string.gmatch(given, '[^,]+') do ids[#ids + 1] = id end
+  if status == newStatus then
+    for id in string.gmatch(given or '', '[^,]+') do ids[#ids + 1] = id end
     return {'released', ids, 0}
   end
   return {status, ids, 0}

@@ -5,21 +5,31 @@
     KEYS[1..6] product keys   KEYS[7] ticket hash
     ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] terminal TTL (s)  ARGV[4] hold (ms)
     ARGV[5] sweep batch size
-  Returns {status, remainingQueuedToSweep}: status 'paid' when paid (now or before),
-  otherwise the ticket's terminal status ('expired', 'payment_failed', ...) or 'missing'.
+  Returns {status, remainingQueuedToSweep, promotedIds}: status 'paid' when paid (now or
+  before), otherwise the ticket's terminal status ('expired', 'payment_failed', ...) or
+  'missing'. promotedIds are parked tickets that got a hold because this sale ended the
+  hopeless heads before them; the caller hands them on (order, payment). They are kept on
+  the ticket so a retry returns the same list.
 ]]
 --- @include "product"
 
 local tkey, ticketId, prefix = KEYS[7], ARGV[1], ARGV[2]
 local ttl, holdMs, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local status, qty = unpack(redis.call('HMGET', tkey, 'status', 'qty'))
-if not status then return {'missing', 0} end
-if status ~= 'reserved' then return {status, 0} end
+local status, qty, given = unpack(redis.call('HMGET', tkey, 'status', 'qty', 'promoted'))
+if not status then return {'missing', 0, {}} end
+if status ~= 'reserved' then
+  local ids = {}
+  if status == 'paid' then
+    for id in string.gmatch(given or '', '[^,]+') do ids[#ids + 1] = id end
+  end
+  return {status, 0, ids}
+end
 qty = tonumber(qty)
 
 local now = nowMs()
 redis.call('HINCRBY', K_PRODUCT, 'reserved', -qty)
 redis.call('HINCRBY', K_PRODUCT, 'sold', qty)
 finish(tkey, ticketId, 'paid', '', now, ttl)
-promote(prefix, now, holdMs, ttl, batch)
-return {'paid', sweepSoldOut(prefix, now, ttl, batch)}
+local promoted = promote(prefix, now, holdMs, ttl, batch)
+if #promoted > 0 then redis.call('HSET', tkey, 'promoted', table.concat(promoted, ',')) end
+return {'paid', sweepSoldOut(prefix, now, ttl, batch), promoted}

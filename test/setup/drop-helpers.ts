@@ -1,0 +1,182 @@
+import { SignJWT } from 'jose';
+import { expect } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { newTicketId } from '../../shared/domain/tickets.ts';
+import { Scripts } from '../../shared/redis/scripts.ts';
+import { REDIS_URL, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
+
+type Reply = string | number | null | Reply[];
+
+export type AdmitOptions = {
+  ticketId?: string;
+  quantity?: number;
+  paymentMethod?: string;
+  idempotencyKey?: string;
+  ratePerSec?: number;
+  maxQueued?: number;
+};
+
+/** The product hash as numbers (counters) and strings (type, currency). */
+export type ProductState = Record<string, number> & { total: number; available: number; reserved: number; sold: number };
+
+/**
+ * Calls a product's Lua scripts directly with the arguments the domain code passes, so
+ * script tests read like their contract headers. `scripts` lets a test use another
+ * connection (to make concurrent calls really interleave).
+ */
+export function productScripts(ctx: TestContext, productId: number, scripts: Scripts = ctx.deps.scripts) {
+  const { keys, redis, config } = ctx.deps;
+  const productKeys = keys.productScriptKeys(productId);
+  const k = keys.product(productId);
+  const prefix = k.ticketPrefix;
+  const ticketKeys = (ticketId: string) => [...productKeys, keys.ticket(productId, ticketId)];
+  return {
+    productId,
+    keys: k,
+    productKeys,
+    async admit(userId: string, o: AdmitOptions = {}) {
+      const ticketId = o.ticketId ?? newTicketId(productId);
+      const idem = o.idempotencyKey ?? '';
+      return (await scripts.run(
+        'admit',
+        [...productKeys, keys.ticket(productId, ticketId), keys.idempotency(productId, userId, idem), keys.userRate(productId, userId)],
+        [ticketId, userId, o.quantity ?? 1, o.paymentMethod ?? 'pm_card_ok', idem, 'req-test', o.ratePerSec ?? 1_000_000,
+          o.maxQueued ?? 1_000_000, 3600],
+      )) as [string, ...Reply[]];
+    },
+    /** Admits and returns the new ticket id (fails the test when not created). */
+    async admitted(userId: string, o: AdmitOptions = {}): Promise<string> {
+      const reply = await this.admit(userId, o);
+      if (reply[0] !== 'created') throw new Error(`admit for ${userId}: ${JSON.stringify(reply)}`);
+      return String(reply[1]);
+    },
+    async reserve(ticketId: string): Promise<string> {
+      const [status] = (await scripts.run('reserve', ticketKeys(ticketId), [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string];
+      return status;
+    },
+    async settle(ticketId: string, batch = 200) {
+      return (await scripts.run('settle', ticketKeys(ticketId),
+        [ticketId, prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch])) as [string, number, string[]];
+    },
+    async release(ticketId: string, status: 'payment_failed' | 'expired' = 'expired', batch = 200) {
+      const reason = status === 'expired' ? 'hold_expired' : 'card_declined';
+      return (await scripts.run('release', ticketKeys(ticketId),
+        [ticketId, prefix, status, reason, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch])) as [string, string[], number];
+    },
+    async sweep(batch = 200): Promise<number> {
+      return (await scripts.run('sweep', productKeys, [prefix, config.TICKET_TTL_S, batch])) as number;
+    },
+    async update(patch: { stock?: number; opensAtMs?: number; perUserLimit?: number }, batch = 200) {
+      return (await scripts.run('update-product', productKeys, [
+        patch.stock ?? '', patch.opensAtMs ?? '', patch.perUserLimit ?? '', prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch,
+      ])) as [string, ...Reply[]];
+    },
+    async state(): Promise<ProductState> {
+      const raw = await redis.hgetall(k.product);
+      return Object.fromEntries(Object.entries(raw).map(([f, v]) => [f, Number.isNaN(Number(v)) ? v : Number(v)])) as ProductState;
+    },
+    ticket: (ticketId: string) => redis.hgetall(keys.ticket(productId, ticketId)),
+    status: (ticketId: string) => redis.hget(keys.ticket(productId, ticketId), 'status'),
+    held: async () => Object.fromEntries(Object.entries(await redis.hgetall(k.held)).map(([u, n]) => [u, Number(n)])),
+    waiting: () => redis.zrange(k.waiting, '0', '-1'),
+    queued: () => redis.zrange(k.queued, '0', '-1'),
+  };
+}
+
+export type ProductScripts = ReturnType<typeof productScripts>;
+
+const STATUSES = ['queued', 'reserved', 'paid', 'sold_out', 'payment_failed', 'expired', 'rejected'];
+
+/**
+ * The invariants every script keeps: no unit is created or lost, the t_<status>
+ * counters add up to the tickets admitted, and the sets agree with the counters.
+ */
+export async function expectConsistent(s: ProductScripts, o: { rebuilt?: boolean } = {}): Promise<ProductState> {
+  const st = await s.state();
+  expect(st.sold + st.reserved + st.available).toBe(st.total);
+  expect(Math.min(st.sold, st.reserved, st.available)).toBeGreaterThanOrEqual(0);
+  const counted = STATUSES.reduce((n, x) => n + (st[`t_${x}`] ?? 0), 0);
+  // A rebuild from the ledger counts tickets it did not admit (seq starts again).
+  if (!o.rebuilt) expect(counted).toBe(st.seq ?? 0);
+  expect(await s.queued()).toHaveLength(st.t_queued ?? 0);
+  const held = Object.values(await s.held()).reduce((a, b) => a + b, 0);
+  expect(held).toBe(st.sold + st.reserved);
+  return st;
+}
+
+/** Extra Redis connections, each with its own registered scripts. */
+export function scriptConnections(n: number) {
+  const conns = Array.from({ length: n }, () => new Redis(REDIS_URL));
+  return {
+    scripts: conns.map((c) => new Scripts(c)),
+    close: () => Promise.all(conns.map((c) => c.quit())),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
+/**
+ * An HTTP client that remembers every status it saw, so a file can assert at the end
+ * that no request ever got a 5xx.
+ */
+export function recordingHttp(ctx: TestContext) {
+  const seen: { method: string; path: string; status: number; body: unknown }[] = [];
+  const http = async (method: string, path: string, opts?: HttpOptions): Promise<HttpResult> => {
+    const res = await ctx.http(method, path, opts);
+    seen.push({ method, path, status: res.status, body: res.body });
+    return res;
+  };
+  const expected503 = (r: (typeof seen)[number]) =>
+    r.status === 503 && ['paused', 'busy'].includes((r.body as { error?: { code?: string } })?.error?.code ?? '');
+  return { http, serverErrors: () => seen.filter((r) => r.status >= 500 && !expected503(r)), seen };
+}
+
+/** Tokens a buyer must not get in with. */
+export async function badTokens(ctx: TestContext) {
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('mallory')
+    .setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('not-the-secret-at-all'));
+  const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice')
+    .setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(new TextEncoder().encode(ctx.config.JWT_SECRET));
+  const unsigned = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', exp: now + 3600 })}.`;
+  const [head, , sig] = (await ctx.token('alice')).split('.');
+  const tampered = `${head}.${b64({ sub: 'mallory', exp: now + 3600 })}.${sig}`;
+  const notYet = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setNotBefore(now + 600)
+    .setExpirationTime('1h').sign(new TextEncoder().encode(ctx.config.JWT_SECRET));
+  const noneWithSig = `${unsigned}c2lnbmF0dXJl`;
+  return {
+    'missing': undefined,
+    'forged with another secret': forged,
+    'expired': expired,
+    'alg none': unsigned,
+    'alg none with a signature': noneWithSig,
+    'payload changed after signing': tampered,
+    'not valid yet (nbf)': notYet,
+    'sub with illegal characters': await ctx.token('alice:{p:1}'),
+    'sub with a space': await ctx.token('alice bob'),
+    'no sub': await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h')
+      .sign(new TextEncoder().encode(ctx.config.JWT_SECRET)),
+    'not a JWT': 'hello',
+  } as Record<string, string | undefined>;
+}
+
+/** Asserts the DESIGN.md error body: `{"error": {"code", "message", ...details}}`. */
+export function expectError(res: HttpResult, status: number, code: string) {
+  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
+  expect(typeof res.body.error.message).toBe('string');
+  expect(res.body.error.message.length).toBeGreaterThan(0);
+  expect(Object.keys(res.body)).toEqual(['error']);
+}

@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
+import { expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext('lua-reserve');
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+const drop = async (stock: number, extra: Record<string, unknown> = {}) => productScripts(ctx, (await createDrop(ctx, stock, extra)).id);
+
+describe('reserve.lua', () => {
+  it('holds the units of a queued ticket: available -> reserved, a hold deadline, the user charged against the limit', async () => {
+    const s = await drop(3, { perUserLimit: 2 });
+    const t = await s.admitted('ann', { quantity: 2 });
+    expect(await s.reserve(t)).toBe('reserved');
+    const ticket = await s.ticket(t);
+    expect(ticket.status).toBe('reserved');
+    const deadline = await ctx.deps.redis.zscore(s.keys.holds, t);
+    expect(Number(deadline) - Number(ticket.resAt)).toBe(ctx.config.PAYMENT_HOLD_MS);
+    expect(await s.held()).toEqual({ ann: 2 });
+    expect(await s.queued()).toEqual([]);
+    expect(await expectConsistent(s)).toMatchObject({ available: 1, reserved: 2, sold: 0, t_queued: 0, t_reserved: 1 });
+  });
+
+  it('is idempotent: a second call leaves the ticket as it is and returns its status', async () => {
+    const s = await drop(3);
+    const t = await s.admitted('ann');
+    expect(await s.reserve(t)).toBe('reserved');
+    const before = await s.state();
+    expect(await s.reserve(t)).toBe('reserved');
+    expect(await s.state()).toEqual(before);
+    await s.settle(t);
+    expect(await s.reserve(t)).toBe('paid');
+    expect(await expectConsistent(s)).toMatchObject({ available: 2, reserved: 0, sold: 1, t_paid: 1 });
+  });
+
+  it('answers missing for a ticket that does not exist', async () => {
+    const s = await drop(3);
+    expect(await s.reserve('1-AAAAAAAAAAAAAAAA')).toBe('missing');
+    expect(await expectConsistent(s)).toMatchObject({ available: 3 });
+  });
+
+  it('parks a ticket in waiting while every unit is held, and a retry keeps it parked', async () => {
+    const s = await drop(1);
+    await s.reserve(await s.admitted('ann'));
+    const b = await s.admitted('bob');
+    expect(await s.reserve(b)).toBe('waiting');
+    expect(await s.reserve(b)).toBe('waiting');
+    expect(await s.waiting()).toEqual([b]);
+    expect(await s.status(b)).toBe('queued');
+    expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 1, t_queued: 1 });
+  });
+
+  it('ends a ticket sold_out when it wants more than can ever come back, and a retry returns sold_out', async () => {
+    const s = await drop(2, { perUserLimit: 2 });
+    const a = await s.admitted('ann', { quantity: 1 });
+    expect(await s.reserve(a)).toBe('reserved');
+    const b = await s.admitted('bob', { quantity: 2 });
+    expect(await s.settle(a)).toEqual(['paid', 0, []]);
+    expect(await s.reserve(b)).toBe('sold_out');
+    expect(await s.reserve(b)).toBe('sold_out');
+    expect(await s.queued()).toEqual([]);
+    expect(await ctx.deps.redis.hget(s.keys.live, 'bob')).toBeNull();
+    expect(await ctx.deps.redis.ttl(s.keys.ticketPrefix + b)).toBeGreaterThan(0);
+    expect(await expectConsistent(s)).toMatchObject({ sold: 1, available: 1, t_paid: 1, t_sold_out: 1, t_queued: 0 });
+  });
+
+  it('ends a ticket sold_out that a partial sweep left queued', async () => {
+    const s = await drop(1);
+    const a = await s.admitted('ann');
+    await s.reserve(a);
+    const rest = [await s.admitted('bob'), await s.admitted('cat'), await s.admitted('dan')];
+    expect(await s.settle(a, 1)).toEqual(['paid', 2, []]);
+    for (const t of rest.slice(1)) expect(await s.reserve(t)).toBe('sold_out');
+    expect(await s.reserve(rest[0])).toBe('sold_out');
+    expect(await expectConsistent(s)).toMatchObject({ sold: 1, t_sold_out: 3, t_queued: 0 });
+  });
+
+  it('rejects a ticket that would put its user over the per-user limit', async () => {
+    const s = await drop(5, { perUserLimit: 2 });
+    const a = await s.admitted('ann', { quantity: 2 });
+    await s.update({ perUserLimit: 1 });
+    expect(await s.reserve(a)).toBe('rejected');
+    expect(await s.ticket(a)).toMatchObject({ status: 'rejected', reason: 'per_user_limit' });
+    expect(await s.reserve(a)).toBe('rejected');
+    expect(await expectConsistent(s)).toMatchObject({ available: 5, t_rejected: 1, t_queued: 0 });
+    expect(await s.held()).toEqual({});
+  });
+
+  it('never lets a newer ticket take units while an older one is parked', async () => {
+    const s = await drop(3, { perUserLimit: 3 });
+    const a = await s.admitted('ann', { quantity: 2 });
+    const b = await s.admitted('bob', { quantity: 2 });
+    const c = await s.admitted('cat', { quantity: 1 });
+    expect(await s.reserve(a)).toBe('reserved');
+    expect(await s.reserve(b)).toBe('waiting');
+    // One unit is available and cat wants one, but bob (older) is parked first.
+    expect(await s.reserve(c)).toBe('waiting');
+    expect(await s.waiting()).toEqual([b, c]);
+    expect((await s.state()).available).toBe(1);
+  });
+
+  it('gives released units to the oldest parked ticket', async () => {
+    const s = await drop(2);
+    const holders = [await s.admitted('h1'), await s.admitted('h2')];
+    for (const t of holders) expect(await s.reserve(t)).toBe('reserved');
+    const parked = [await s.admitted('p1'), await s.admitted('p2'), await s.admitted('p3')];
+    // Processed out of admission order: p3 before p1 and p2; the queue order still wins.
+    for (const t of [parked[2], parked[0], parked[1]]) expect(await s.reserve(t)).toBe('waiting');
+    expect(await s.release(holders[1])).toEqual(['released', [parked[0]], 0]);
+    expect(await s.release(holders[0])).toEqual(['released', [parked[1]], 0]);
+    expect(await s.waiting()).toEqual([parked[2]]);
+    expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_expired: 2, t_reserved: 2, t_queued: 1 });
+  });
+
+  it('lets exactly 100 of 1,000 concurrent reservations on 4 connections hold the 100 units, within the per-user limit', async () => {
+    const s = await drop(100, { perUserLimit: 1 });
+    const users = Array.from({ length: 500 }, (_, i) => `buyer-${i}`);
+    // Each user gets two tickets of one unit. The door allows one live ticket per user,
+    // so the second is slipped past it (its live entry dropped): reserve alone must
+    // keep the limit, with both of a user's tickets racing each other.
+    const tickets: { user: string; id: string }[] = [];
+    for (const round of [0, 1]) {
+      for (const user of users) tickets.push({ user, id: await s.admitted(user) });
+      if (round === 0) await ctx.deps.redis.del(s.keys.live);
+    }
+    const conns = scriptConnections(4);
+    try {
+      const order = tickets.map((t, i) => ({ t, key: (i * 7919) % tickets.length })).sort((x, y) => x.key - y.key).map((x) => x.t);
+      const results = await Promise.all(
+        order.map(async (t, i) => ({ ...t, status: await productScripts(ctx, s.productId, conns.scripts[i % 4]).reserve(t.id) })),
+      );
+      const won = results.filter((r) => r.status === 'reserved');
+      expect(won).toHaveLength(100);
+      expect(new Set(won.map((r) => r.user)).size).toBe(100);
+      const held = await s.held();
+      expect(Object.values(held).every((n) => n === 1)).toBe(true);
+      expect(Object.keys(held).sort()).toEqual(won.map((r) => r.user).sort());
+      for (const r of results) expect(['reserved', 'waiting', 'rejected']).toContain(r.status);
+      const st = await expectConsistent(s);
+      expect(st).toMatchObject({ total: 100, available: 0, reserved: 100, sold: 0, t_reserved: 100 });
+      expect(st.t_queued + st.t_rejected).toBe(900);
+
+      // Everyone pays: the parked tickets can never be served and all end, sold_out or rejected.
+      await Promise.all(won.map((r, i) => productScripts(ctx, s.productId, conns.scripts[i % 4]).settle(r.id)));
+      while ((await s.sweep()) > 0);
+      const end = await expectConsistent(s);
+      expect(end).toMatchObject({ sold: 100, reserved: 0, available: 0, t_paid: 100, t_queued: 0, t_reserved: 0 });
+      expect(end.t_sold_out + end.t_rejected).toBe(900);
+      expect(await s.waiting()).toEqual([]);
+      expect(Object.values(await s.held()).every((n) => n === 1)).toBe(true);
+    } finally {
+      await conns.close();
+    }
+  });
+});
