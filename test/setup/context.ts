@@ -38,7 +38,7 @@ export async function createTestContext(name: string, overrides: Record<string, 
   const env = {
     NODE_ENV: 'test',
     REDIS_URL,
-    DATABASE_URL: `${MYSQL_URL}/t_${id}`,
+    DATABASE_URL: `${overrides.TEST_MYSQL_URL ?? MYSQL_URL}/t_${id}`,
     KEY_PREFIX: `t_${id}`,
     JWT_SECRET: 'test-secret-at-least-16-chars',
     ADMIN_USER: ADMIN.user,
