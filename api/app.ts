@@ -1,10 +1,17 @@
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { Deps } from '../shared/deps.ts';
+import { overview } from '../shared/domain/overview.ts';
+import { createApiMetrics } from '../shared/metrics.ts';
+import { bullBoard } from '../dashboards/bull-board.ts';
+import { liveDropRoutes } from '../dashboards/live-drop.ts';
+import { httpMetrics } from './middleware/http-metrics.ts';
+import { sameOriginAdmin } from './middleware/same-origin.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
+import { metricsRoutes } from './routes/metrics.routes.ts';
 import { productRoutes } from './routes/products.routes.ts';
 import { purchaseRoutes } from './routes/purchases.routes.ts';
 import { ticketRoutes } from './routes/tickets.routes.ts';
@@ -13,10 +20,15 @@ import { ticketRoutes } from './routes/tickets.routes.ts';
 export function createApp(deps: Deps): Koa {
   const app = new Koa({ proxy: false });
   app.silent = true;
+  const metrics = createApiMetrics(() => overview(deps), deps.logger);
   app.use(requestContext(deps.logger));
+  app.use(httpMetrics(metrics));
   app.use(errorHandler());
+  app.use(sameOriginAdmin());
+  app.use(bullBoard(deps)); // before the body parser: Bull Board parses its own bodies
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '16kb', encoding: 'utf-8' }));
-  for (const router of [healthRoutes(deps), productRoutes(deps), purchaseRoutes(deps), ticketRoutes(deps), adminRoutes(deps)]) {
+  for (const router of [healthRoutes(deps), productRoutes(deps), purchaseRoutes(deps), ticketRoutes(deps), adminRoutes(deps),
+    liveDropRoutes(deps), metricsRoutes(metrics)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -10,24 +10,36 @@ import {
   reserveQueueName,
   type TicketJob,
 } from '../shared/queues.ts';
+import { createWorkerMetrics } from '../shared/metrics.ts';
+import { instrumentPayments, runJob } from './instrumentation.ts';
 import { sweepProduct } from './janitor.ts';
+import { startMetricsServer } from './metrics-server.ts';
 
 type Step = (deps: Deps, ticketId: string, attempt: number) => Promise<string>;
+
+export type WorkerOptions = {
+  /** Port of the workers' `/metrics` (0: any free port; null: none). Default: METRICS_PORT, none in tests. */
+  metricsPort?: number | null;
+};
 
 /**
  * Runs every worker of the system in one process: a stock worker per reserve product
  * (discovered as products are loaded), one for general products, the payment workers
  * (drops and general products apart) and the expiry worker, plus the janitor.
  */
-export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?: Deps) {
+export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?: Deps, options: WorkerOptions = {}) {
   const deps = depsIn ?? (await createDeps(config, 'workers', 'worker'));
+  const metrics = createWorkerMetrics();
+  const jobDeps: Deps = { ...deps, payments: instrumentPayments(deps.payments, metrics) };
+  const metricsPort = options.metricsPort === undefined ? (config.NODE_ENV === 'test' ? null : config.METRICS_PORT) : options.metricsPort;
+  const metricsServer = metricsPort === null ? null : await startMetricsServer(metrics.registry, metricsPort, deps.logger);
   const workers = new Map<string, Worker<TicketJob>>();
 
   const start = (queue: string, step: Step, concurrency: number) => {
     if (workers.has(queue)) return;
     const worker = new Worker<TicketJob>(
       queue,
-      async (job: Job<TicketJob>) => step(deps, job.data.ticketId, job.attemptsMade + 1),
+      async (job: Job<TicketJob>) => runJob(jobDeps, metrics, queue, job, step),
       {
         connection: deps.redis,
         prefix: config.KEY_PREFIX,
@@ -75,9 +87,10 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
     clearInterval(timer);
     await tick.catch(() => {});
     await Promise.all([...workers.values()].map((w) => w.close()));
+    await metricsServer?.close();
     if (!depsIn) await closeDeps(deps);
   };
-  return { deps, workers, stop };
+  return { deps, workers, stop, metrics, metricsUrl: metricsServer?.url ?? null };
 }
 
 if (import.meta.main) {

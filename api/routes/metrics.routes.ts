@@ -1,0 +1,13 @@
+import Router from '@koa/router';
+import type { ApiMetrics } from '../../shared/metrics.ts';
+
+/** Prometheus text for scrapers; state gauges are read from Redis at scrape time. */
+export function metricsRoutes(metrics: ApiMetrics) {
+  const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Content-Type', metrics.registry.contentType);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await metrics.registry.metrics();
+  });
+  return router;
+}

@@ -1,0 +1,76 @@
+import type { Deps } from '../deps.ts';
+import type { ProductType } from '../db/entities/product.entity.ts';
+import { EXPIRY_QUEUE, GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, PAYMENT_QUEUE, admissionQueueName, reserveQueueName } from '../queues.ts';
+import { LIVE_FIELDS, parseLive, type LiveState } from './product-state.ts';
+
+/** Queue states an operator watches; `waiting` includes prioritized jobs. */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+export type QueueDepth = Record<(typeof QUEUE_STATES)[number], number>;
+
+export type ProductState = LiveState & {
+  id: number;
+  type: ProductType;
+  /** Tickets admitted at the door since the product was loaded (the admission sequence). */
+  admitted: number;
+  /** The admission queue this product's tickets wait in. */
+  queue: string;
+};
+
+export type Overview = { serverTimeMs: number; products: ProductState[]; queues: Record<string, QueueDepth> };
+
+/** Every queue of the system: the fixed ones, then one per reserve product. */
+export function queueNames(reserveIds: number[]): string[] {
+  return [GENERAL_QUEUE, PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE, EXPIRY_QUEUE, ...reserveIds.map(reserveQueueName)];
+}
+
+/** Ids of the loaded reserve products (each has its own admission queue). */
+export async function reserveProductIds(deps: Pick<Deps, 'redis' | 'keys'>): Promise<number[]> {
+  const ids = (await deps.redis.smembers(deps.keys.products())).map(Number).filter(Number.isSafeInteger);
+  if (ids.length === 0) return [];
+  const pipeline = deps.redis.pipeline();
+  ids.forEach((id) => pipeline.hget(deps.keys.product(id).product, 'type'));
+  const types = (await pipeline.exec()) ?? [];
+  return ids.filter((_, i) => types[i]?.[1] === 'reserve').sort((a, b) => a - b);
+}
+
+/**
+ * The live state of every loaded product and the depth of every queue, from Redis only:
+ * one round trip for the product ids, one pipeline for all product hashes and the clock,
+ * then the queues' counts in parallel. Read by the metrics scrape and the live dashboard.
+ */
+export async function overview(deps: Pick<Deps, 'redis' | 'keys' | 'queues'>): Promise<Overview> {
+  const { redis, keys } = deps;
+  const ids = (await redis.smembers(keys.products())).map(Number).filter(Number.isSafeInteger).sort((a, b) => a - b);
+  const pipeline = redis.pipeline();
+  ids.forEach((id) => pipeline.hmget(keys.product(id).product, ...LIVE_FIELDS, 'type', 'seq'));
+  pipeline.time();
+  const replies = (await pipeline.exec()) ?? [];
+  for (const [err] of replies) if (err) throw err;
+  const [sec, micro] = replies[replies.length - 1][1] as [string, string];
+
+  const products: ProductState[] = [];
+  ids.forEach((id, i) => {
+    const values = replies[i][1] as (string | null)[];
+    const live = parseLive(values.slice(0, LIVE_FIELDS.length));
+    if (!live) return;
+    const type: ProductType = values[LIVE_FIELDS.length] === 'general' ? 'general' : 'reserve';
+    const admitted = Number(values[LIVE_FIELDS.length + 1] ?? 0);
+    products.push({ ...live, id, type, admitted, queue: admissionQueueName(type, id) });
+  });
+
+  const names = queueNames(products.filter((p) => p.type === 'reserve').map((p) => p.id));
+  const counts = await Promise.all(
+    names.map((name) => deps.queues.get(name).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed')),
+  );
+  const queues: Record<string, QueueDepth> = {};
+  names.forEach((name, i) => {
+    const c = counts[i];
+    queues[name] = {
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  });
+  return { serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000), products, queues };
+}
