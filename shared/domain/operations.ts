@@ -83,10 +83,18 @@ async function loaded(deps: Deps, id: number): Promise<Product> {
   return product;
 }
 
-/** Paused products answer `503 paused` at the door; queued tickets keep their place. */
+/**
+ * Paused products answer `503 paused` at the door, and a reserve product's queue stops
+ * handing out units: queued tickets keep their place and wait (holds already given go on
+ * to payment). General products share one queue, so for them only the door closes.
+ */
 export async function setPaused(deps: Deps, id: number, paused: boolean) {
   const product = await loaded(deps, id);
   await deps.redis.hset(deps.keys.product(id).product, 'paused', paused ? 1 : 0);
+  if (product.type === 'reserve') {
+    const queue = deps.queues.get(reserveQueueName(id));
+    await (paused ? queue.pause() : queue.resume());
+  }
   return stats(deps, product.id);
 }
 

@@ -75,10 +75,11 @@ describe('admin credentials', () => {
 });
 
 describe('POST /admin/products/:id/pause and /resume', () => {
-  it('closes the door with 503 paused and Retry-After, keeps admitted tickets, and reopens on resume', async () => {
+  it('closes the door with 503 paused and Retry-After, holds queued tickets in place, and reopens on resume', async () => {
     const drop = await createDrop(ctx, 10);
-    const before = await buy(drop.id);
-    expect(before.status).toBe(202);
+    await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 1 } });
+    const before = await Promise.all([buy(drop.id), buy(drop.id), buy(drop.id)]);
+    expect(before.map((b) => b.status)).toEqual([202, 202, 202]);
 
     const paused = await ctx.http('POST', `/admin/products/${drop.id}/pause`, { admin: true });
     expect(paused.status).toBe(200);
@@ -88,14 +89,19 @@ describe('POST /admin/products/:id/pause and /resume', () => {
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('paused');
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect((await ctx.http('GET', `/admin/products/${drop.id}/stats`, { admin: true })).body.paused).toBe(true);
 
-    const settled = await pollUntilTerminal(ctx, [{ ticketId: before.body.ticketId, token: before.token }]);
-    expect(settled.get(before.body.ticketId)?.status).toBe('paid');
+    // While paused, tickets still queued keep waiting: nothing is handed out, nothing lost.
+    await new Promise((r) => setTimeout(r, 2500));
+    const during = await ctx.http('GET', `/admin/products/${drop.id}/stats`, { admin: true });
+    expect(during.body.paused).toBe(true);
+    expect(during.body.tickets.queued).toBeGreaterThanOrEqual(1);
+    expect(during.body.tickets.queued + during.body.tickets.reserved + during.body.tickets.paid).toBe(3);
 
     const resumed = await ctx.http('POST', `/admin/products/${drop.id}/resume`, { admin: true });
     expect(resumed.status).toBe(200);
     expect(resumed.body.paused).toBe(false);
+    const settled = await pollUntilTerminal(ctx, before.map((b) => ({ ticketId: b.body.ticketId, token: b.token })));
+    expect([...settled.values()].map((t) => t.status)).toEqual(['paid', 'paid', 'paid']);
     expect((await buy(drop.id)).status).toBe(202);
   });
 

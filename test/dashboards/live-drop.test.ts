@@ -7,7 +7,11 @@ import { ADMIN, createDrop, createTestContext, type TestContext } from '../setup
  * The operator's pages in headless Chromium (Debian's package) during a running drop:
  * buyers arrive at a steady pace while the dashboard is watched and steered.
  */
-const SCREENSHOT = new URL('../../docs/dashboard.png', import.meta.url);
+/** `UPDATE_SCREENSHOT=1 npm test` refreshes the README's picture; otherwise it goes to test-results/. */
+const SCREENSHOT = new URL(
+  process.env.UPDATE_SCREENSHOT ? '../../docs/dashboard.png' : '../../test-results/dashboard.png',
+  import.meta.url,
+);
 
 let ctx: TestContext;
 let browser: Browser;
