@@ -24,7 +24,12 @@ export class DomainError extends Error {
   readonly retryAfterS?: number;
 
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, retryAfterS?: number) {
+    // An expected outcome, not a bug: no stack trace (capturing one through the async
+    // request stack cost 2-4 µs per 409 at the door; domain errors are never logged).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'DomainError';
     this.code = code;
     this.details = details;

@@ -1,32 +1,28 @@
-import { timingSafeEqual } from 'node:crypto';
-import { jwtVerify } from 'jose';
+import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Config } from '../../shared/config.ts';
 import { DomainError } from '../../shared/errors.ts';
+import { hs256Key, verifyHs256 } from './jwt-hs256.ts';
 
 /** User ids become parts of Redis keys, so they are kept to a safe alphabet. */
 const USER_ID = /^[A-Za-z0-9._@|+-]{1,128}$/;
 
 type Claims = { sub: string; role?: unknown };
 
-async function verifyBearer(ctx: Context, secret: Uint8Array): Promise<Claims | null> {
+function verifyBearer(ctx: Context, key: KeyObject): Claims | null {
   const header = ctx.get('Authorization');
   const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
   if (!m) return null;
-  try {
-    const { payload } = await jwtVerify(m[1], secret, { algorithms: ['HS256'] });
-    if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) return null;
-    return { sub: payload.sub, role: payload.role };
-  } catch {
-    return null;
-  }
+  const payload = verifyHs256(m[1], key);
+  if (!payload || typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) return null;
+  return { sub: payload.sub, role: payload.role };
 }
 
 /** Buyers: a valid HS256 bearer token; `sub` becomes `ctx.state.userId`. */
 export function requireUser(config: Config) {
-  const secret = new TextEncoder().encode(config.JWT_SECRET);
+  const key = hs256Key(config.JWT_SECRET);
   return async (ctx: Context, next: Next) => {
-    const claims = await verifyBearer(ctx, secret);
+    const claims = verifyBearer(ctx, key);
     if (!claims) throw new DomainError('unauthorized', 'A valid bearer token is required.');
     ctx.state.userId = claims.sub;
     await next();
@@ -41,7 +37,7 @@ const same = (a: string, b: string) => {
 
 /** Operators: HTTP Basic admin credentials, or a bearer token whose `role` is `admin`. */
 export function requireAdmin(config: Config) {
-  const secret = new TextEncoder().encode(config.JWT_SECRET);
+  const key = hs256Key(config.JWT_SECRET);
   return async (ctx: Context, next: Next) => {
     const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(ctx.get('Authorization'));
     let ok = false;
@@ -52,7 +48,7 @@ export function requireAdmin(config: Config) {
       const passwordOk = same(decoded.slice(i + 1), config.ADMIN_PASSWORD);
       ok = i > 0 && userOk && passwordOk;
     } else {
-      ok = (await verifyBearer(ctx, secret))?.role === 'admin';
+      ok = verifyBearer(ctx, key)?.role === 'admin';
     }
     if (!ok) {
       ctx.state.authChallenge = 'Basic realm="drop-admin", charset="UTF-8"';

@@ -18,12 +18,14 @@ const IDEMPOTENCY_TTL_S = 24 * 3600;
 
 /**
  * Admits a purchase into the product's queue, or says why not. Two Redis round trips
- * for a new ticket (the admit script, then the queue add); MySQL only on a cold cache.
+ * for a new ticket (the admit script, then the queue add), none once the product is
+ * known to be finally sold out; MySQL only on a cold cache.
  */
 export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission> {
   const { config, keys, scripts, catalog, queues } = deps;
   const product = await catalog.find(req.productId);
   if (!product) throw notFound('Product');
+  if (!req.idempotencyKey && catalog.soldOut.has(product.id)) throw soldOut();
 
   const ticketId = newTicketId(product.id);
   const run = () =>
@@ -72,7 +74,8 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
     case 'paused':
       throw new DomainError('paused', 'Sales of this product are paused; try again shortly.', {}, 5);
     case 'sold_out':
-      throw new DomainError('sold_out', 'This product is sold out.');
+      catalog.soldOut.confirm(product.id, () => isFinallySoldOut(deps, product.id));
+      throw soldOut();
     case 'over_limit':
       throw invalid('quantity', `at most ${a} per buyer, and you already hold ${b}`);
     case 'rate_limited':
@@ -82,4 +85,12 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
     default:
       throw new Error(`admit script answered ${String(outcome)}`);
   }
+}
+
+const soldOut = () => new DomainError('sold_out', 'This product is sold out.');
+
+/** Nothing available, nothing held, nothing queued: no ticket can be made or come back. */
+async function isFinallySoldOut(deps: Deps, productId: number): Promise<boolean> {
+  const values = await deps.redis.hmget(deps.keys.product(productId).product, 'available', 'reserved', 't_queued');
+  return values.every((v) => v === '0');
 }

@@ -7,6 +7,7 @@ import type { Keys } from '../redis/keys.ts';
 import type { Scripts } from '../redis/scripts.ts';
 import { reserveQueueName, type Queues } from '../queues.ts';
 import { LIVE_FIELDS, parseLive, type LiveState } from './product-state.ts';
+import { SoldOutMemo } from './sold-out-memo.ts';
 
 const META_TTL_MS = 10_000;
 const MISS_TTL_MS = 2_000;
@@ -21,6 +22,8 @@ type CacheEntry = { product: Product | null; until: number };
 export class Catalog {
   private readonly cache = new Map<number, CacheEntry>();
   private readonly refreshing = new Set<number>();
+  /** Products seen truly sold out, answered at the door without Redis for a moment. */
+  readonly soldOut = new SoldOutMemo();
   private readonly deps: { config: Config; orm: Orm; redis: Redis; keys: Keys; scripts: Scripts; queues: Queues };
 
   constructor(deps: Catalog['deps']) {
@@ -57,6 +60,7 @@ export class Catalog {
 
   remember(product: Product): void {
     this.cache.set(product.id, { product, until: Date.now() + META_TTL_MS });
+    this.soldOut.forget(product.id);
   }
 
   async list(): Promise<Product[]> {

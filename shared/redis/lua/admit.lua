@@ -35,16 +35,20 @@ if count > tonumber(ARGV[7]) then
   return {'rate_limited', math.max(redis.call('PTTL', KEYS[9]), 1)}
 end
 
-local now = nowMs()
-local opensAt = pnum('opensAt')
-if opensAt > now then return {'not_open', opensAt, now} end
-if pnum('paused') == 1 then return {'paused'} end
-if qty > pnum('available') + pnum('reserved') then return {'sold_out'} end
+-- One read of the product's fields instead of one per field.
+local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued')
+local function field(i) return tonumber(f[i] or '0') or 0 end
 
-local limit = pnum('limit')
+local now = nowMs()
+local opensAt = field(1)
+if opensAt > now then return {'not_open', opensAt, now} end
+if field(2) == 1 then return {'paused'} end
+if qty > field(3) + field(4) then return {'sold_out'} end
+
+local limit = field(5)
 local held = tonumber(redis.call('HGET', K_HELD, user) or '0')
 if limit > 0 and held + qty > limit then return {'over_limit', limit, held} end
-if pnum('t_queued') >= tonumber(ARGV[8]) then return {'busy'} end
+if field(6) >= tonumber(ARGV[8]) then return {'busy'} end
 
 local seq = redis.call('HINCRBY', K_PRODUCT, 'seq', 1)
 redis.call('HSET', KEYS[7], 'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued',
