@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { connectOrm, type Orm } from './db/orm.ts';
 import { Catalog } from './domain/catalog.ts';
+import { PendingOrders } from './domain/pending-orders.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Queues } from './queues.ts';
 import { createRedis, whenReady } from './redis/client.ts';
@@ -19,6 +20,8 @@ export type Deps = {
   queues: Queues;
   orm: Orm;
   catalog: Catalog;
+  /** Pending orders created in batches by the stock worker's jobs. */
+  orders: PendingOrders;
   payments: PaymentProvider;
 };
 
@@ -33,7 +36,8 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const queues = new Queues(redis, config.KEY_PREFIX);
   const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
   const payments = createPaymentProvider(config, redis, keys);
-  return { config, logger, redis, keys, scripts, queues, orm, catalog, payments };
+  const orders = new PendingOrders(orm);
+  return { config, logger, redis, keys, scripts, queues, orm, catalog, orders, payments };
 }
 
 /** Closes in dependency order: queues, then MySQL, then Redis. */

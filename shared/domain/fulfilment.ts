@@ -3,7 +3,7 @@ import type { Deps } from '../deps.ts';
 import type { Product } from '../db/entities/product.entity.ts';
 import { EXPIRY_QUEUE, jobOptions, paymentQueueName } from '../queues.ts';
 import { productOfTicket } from './tickets.ts';
-import { ORDER_STATUS_OF_TICKET, ensureOrder, settleOrder } from './orders.ts';
+import { ORDER_STATUS_OF_TICKET, settleOrder } from './orders.ts';
 import { recordPayment, recordRefund } from './payments.ts';
 
 const BATCH = 200;
@@ -27,31 +27,53 @@ export async function processAdmission(deps: Deps, ticketId: string): Promise<st
   if (!product) return 'missing';
   const { config, scripts } = deps;
   const { keys } = scriptArgs(deps, product, ticketId);
-  const [status] = (await scripts.run('reserve', keys, [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string];
-  if (status === 'reserved') await fulfil(deps, product, ticketId);
-  if (status === 'sold_out') await sweepSoldOut(deps, product);
+  const [status, ...rest] = (await scripts.run('reserve', keys,
+    [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string, ...(string | number)[]];
+  if (status === 'reserved') {
+    // A hold made by this call comes with the ticket's fields: no read before fulfilling.
+    const [user, qty, resAt, rid] = rest;
+    const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid) } : undefined;
+    await fulfil(deps, product, ticketId, fresh);
+  }
+  // Only the call that ended the ticket sweeps: the jobs of tickets a sweep already
+  // ended (most of a drop's queue) cost one round trip, not two. The janitor sweeps too.
+  if (status === 'sold_out' && rest[0] === 1) await sweepSoldOut(deps, product);
   return status;
 }
 
-/** Order in MySQL, then the payment job and the hold's expiry job. Idempotent. */
-export async function fulfil(deps: Deps, product: Product, ticketId: string): Promise<void> {
-  const { redis, keys, orm, queues, config } = deps;
+/** A hold reserve.lua just made: the ticket's fields, as fulfil would read them. */
+type FreshHold = { user: string; qty: number; resAt: number; rid: string };
+
+/**
+ * Order in MySQL, then the payment job and the hold's expiry job. Idempotent. The order
+ * row is committed before anything else is written, so the job that calls this never
+ * completes without it; the ticket's `order` field and the two jobs then go together
+ * (in this order on one connection, so Redis applies the field before a payment worker
+ * can see the payment job).
+ */
+export async function fulfil(deps: Deps, product: Product, ticketId: string, fresh?: FreshHold): Promise<void> {
+  const { redis, keys, orders, queues, config } = deps;
   const key = keys.ticket(product.id, ticketId);
-  const [status, user, qty, resAt, order, rid] = await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid');
+  const [status, user, qty, resAt, order, rid] = fresh
+    ? ['reserved', fresh.user, String(fresh.qty), String(fresh.resAt), null, fresh.rid]
+    : await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid');
   if (status !== 'reserved' || !user) return;
+  const writes: Promise<unknown>[] = [];
   if (!order) {
     const quantity = Number(qty);
-    const orderId = await ensureOrder(orm, {
+    const orderId = await orders.ensure({
       ticketId, userId: user, productId: product.id, quantity,
       amountMinor: quantity * product.priceMinor, currency: product.currency,
     });
-    await redis.hset(key, 'order', orderId);
+    writes.push(redis.hset(key, 'order', orderId));
   }
-  const requestId = rid ?? undefined;
-  await queues.get(paymentQueueName(product.type)).add('pay', { ticketId, requestId },
-    jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS));
-  await queues.get(EXPIRY_QUEUE).add('expire', { ticketId, requestId },
-    jobOptions.expiry(ticketId, Number(resAt) + config.PAYMENT_HOLD_MS - Date.now()));
+  const requestId = rid || undefined;
+  writes.push(
+    queues.get(paymentQueueName(product.type)).add('pay', { ticketId, requestId }, jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS)),
+    queues.get(EXPIRY_QUEUE).add('expire', { ticketId, requestId },
+      jobOptions.expiry(ticketId, Number(resAt) + config.PAYMENT_HOLD_MS - Date.now())),
+  );
+  await Promise.all(writes);
 }
 
 /**
