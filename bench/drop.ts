@@ -1,0 +1,167 @@
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Keys } from '../shared/redis/keys.ts';
+import { reserveQueueName } from '../shared/queues.ts';
+import type { RushResult, VerifyResult } from './loadgen.ts';
+import { summarizeProbes, type Probe } from './prober.ts';
+import { CpuMeter, nextMessage, onProgress, peakRss, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
+import { DropSampler, pendingJobs, type Sample } from './sampler.ts';
+import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
+import type { Latency } from './stats.ts';
+
+export type DropResult = {
+  productId: number;
+  admission: RushResult;
+  /** From opensAt until every admitted ticket is terminal. */
+  allTerminalSeconds: number;
+  /**
+   * From opensAt until every buyer has a final answer (a terminal ticket, or 409 at the
+   * door) and the admission queue is empty; buyers ÷ that time is the settle rate.
+   */
+  settledSeconds: number;
+  settledPerSecond: number;
+  general: { idle: Latency; drop: Latency; failures: number };
+  peak: Sample;
+  redisBytesPerWaitingTicket: number;
+  peakRss: { api: number; workers: number };
+  /** Cores busy per process during the rush, and from its end until settled. */
+  cpu: { rush: Record<string, number>; settle: Record<string, number> };
+  stats: AdminStats;
+  verify: VerifyResult | null;
+};
+
+export type AdminStats = {
+  stock: { total: number; available: number; reserved: number; sold: number };
+  tickets: Record<string, number>;
+  queue: Record<string, number>;
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The system on its own ports, database and key prefix: API and workers as two processes. */
+export async function runDrop(s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids): Promise<DropResult> {
+  const env = systemEnv(s);
+  await runNode('scripts/migrate.ts', env, `${s.outDir}/migrate.log`);
+  const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/workers.log` });
+  const api = startNode('api/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/api.log` });
+  const queues: Queue[] = [];
+  try {
+    await waitHttp(s.port, '/readyz', api);
+    return await drop(s, loadgen, redis, { ...pids, api: api.pid, workers: workers.pid }, queues);
+  } finally {
+    await Promise.all(queues.map((q) => q.close()));
+    await stop(api);
+    await stop(workers);
+  }
+}
+
+async function drop(
+  s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids & { api?: number; workers?: number }, queues: Queue[],
+): Promise<DropResult> {
+  const admin = adminClient(s);
+  const general = await admin('POST', '/admin/products', {
+    name: 'bench general', price: 9.99, type: 'general', opensAt: null, stock: 10_000_000, perUserLimit: 0,
+  });
+  const opensAt = Date.now() + (s.idleSeconds + 2) * 1000;
+  const product = await admin('POST', '/admin/products', {
+    name: 'bench drop', price: 120, type: 'reserve', opensAt: new Date(opensAt).toISOString(), stock: s.units, perUserLimit: 1,
+  });
+  const productId = product.id as number;
+  const queue = new Queue(reserveQueueName(productId), { connection: redis, prefix: s.prefix });
+  queues.push(queue);
+
+  const buyers = startNode('bench/general-buyers.ts', { logFile: `${s.outDir}/general-buyers.log`, ipc: true });
+  buyers.send({ type: 'start', port: s.port, productId: general.id, secret: s.jwtSecret, perSecond: s.generalRate,
+    count: s.generalRate * (s.timeoutS + s.idleSeconds + 60) });
+  const idleFrom = (await nextMessage<{ at: number }>(buyers, 'started')).at + 1000;
+  let probes: Probe[] = [];
+  line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
+
+  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${s.prefix}:${queue.name}:wait`);
+  await sleep(opensAt - 150 - Date.now());
+  const memBefore = (await sampler.sample()).usedMemory;
+  sampler.peak = null;
+  sampler.start(100);
+
+  let sent = 0;
+  const unsubscribe = onProgress(loadgen, (done) => { sent = done; });
+  let rushDone = false;
+  let pending = -1;
+  const progress = setInterval(() => {
+    const l = sampler.last;
+    if (!l) return;
+    const t = ((Date.now() - opensAt) / 1000).toFixed(0).padStart(3);
+    line(`[drop ${t}s] requests ${sent}/${s.buyers} · tickets queued ${l.queued} reserved ${l.reserved} paid ${l.paid} sold_out ${l.soldOut} · ` +
+      `jobs left ${pending < 0 ? '?' : pending} · redis ${(l.usedMemory / 2 ** 20).toFixed(0)} MB`);
+  }, 1000);
+
+  const rushCpu = new CpuMeter(pids);
+  const settleCpu = new CpuMeter(pids);
+  const cpu = { rush: {}, settle: {} } as DropResult['cpu'];
+  await sleep(opensAt + 20 - Date.now());
+  rushCpu.start();
+  const rushing = task<RushResult>(loadgen, {
+    type: 'rush', port: s.port, path: `/products/${productId}/purchases`, concurrency: s.concurrency, startAt: opensAt + 20,
+  }).finally(() => {
+    rushDone = true;
+    cpu.rush = rushCpu.stop();
+    settleCpu.start();
+  });
+  let allTerminalAt = 0;
+  let settledAt = 0;
+  const deadline = opensAt + s.timeoutS * 1000;
+  while (!settledAt && Date.now() < deadline) {
+    await sleep(50);
+    if (!rushDone) continue;
+    const l = await sampler.sample();
+    if (!allTerminalAt && l.queued === 0 && l.reserved === 0) allTerminalAt = l.at;
+    pending = await pendingJobs(queue);
+    if (allTerminalAt && pending === 0) settledAt = Date.now();
+  }
+  cpu.settle = settleCpu.stop();
+  const admission = await rushing;
+  clearInterval(progress);
+  sampler.stop();
+  unsubscribe();
+  buyers.send({ type: 'stop' });
+  probes = (await nextMessage<{ result: Probe[] }>(buyers, 'done')).result;
+  writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt, probes }));
+  buyers.disconnect();
+  await stop(buyers);
+  if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s (last: ${JSON.stringify(sampler.last)})`);
+
+  const stats = (await admin('GET', `/admin/products/${productId}/stats`)) as unknown as AdminStats;
+  const verify = s.verify ? await task<VerifyResult>(loadgen, { type: 'verify', port: s.port, concurrency: s.concurrency }) : null;
+  const peak = sampler.peak ?? sampler.last!;
+  const settledSeconds = (settledAt - opensAt) / 1000;
+  return {
+    productId,
+    admission,
+    allTerminalSeconds: (allTerminalAt - opensAt) / 1000,
+    settledSeconds,
+    settledPerSecond: admission.sent / settledSeconds,
+    general: summarizeProbes(probes, { idle: [idleFrom, opensAt], drop: [opensAt, allTerminalAt] }),
+    peak,
+    redisBytesPerWaitingTicket: peak.queued ? (peak.usedMemory - memBefore) / peak.queued : 0,
+    peakRss: { api: peakRss(pids.api), workers: peakRss(pids.workers) },
+    cpu,
+    stats,
+    verify,
+  };
+}
+
+function adminClient(s: Settings) {
+  const auth = `Basic ${Buffer.from(`${s.adminUser}:${s.adminPassword}`).toString('base64')}`;
+  return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+    const res = await fetch(`http://127.0.0.1:${s.port}${path}`, {
+      method,
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+}

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+/** What one benchmark run does; every field has a flag (see bench/README.md). */
+export type Settings = {
+  buyers: number;
+  units: number;
+  /** Requests in flight from the load generator (its keep-alive connections). */
+  concurrency: number;
+  generalRate: number;
+  idleSeconds: number;
+  port: number;
+  metricsPort: number;
+  basePort: number;
+  redisUrl: string;
+  mysqlUrl: string;
+  database: string;
+  prefix: string;
+  basePrefix: string;
+  admissionRate: number;
+  stockConcurrency: number;
+  paymentConcurrency: number;
+  paymentLatencyMs: number;
+  paymentHoldMs: number;
+  userRateLimit: number;
+  baseline: boolean;
+  /** Baseline + drop pairs to run; the quietest is shown. */
+  rounds: number;
+  verify: boolean;
+  keep: boolean;
+  /** Write V8 CPU profiles of the API and the workers to <outDir>/profiles. */
+  profile: boolean;
+  timeoutS: number;
+  outDir: string;
+  jwtSecret: string;
+  adminUser: string;
+  adminPassword: string;
+};
+
+const FLAGS = {
+  buyers: { type: 'string', default: '100000' },
+  units: { type: 'string', default: '10000' },
+  concurrency: { type: 'string', default: '64' },
+  'general-rate': { type: 'string', default: '50' },
+  'idle-seconds': { type: 'string', default: '8' },
+  port: { type: 'string', default: '3900' },
+  'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+  'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
+  database: { type: 'string', default: 'drops_bench' },
+  prefix: { type: 'string', default: 'bench' },
+  rate: { type: 'string', default: '100000' },
+  'stock-concurrency': { type: 'string', default: '16' },
+  'payment-concurrency': { type: 'string', default: '64' },
+  'payment-latency': { type: 'string', default: '30' },
+  'payment-hold': { type: 'string', default: '120000' },
+  'user-rate-limit': { type: 'string', default: '10' },
+  'no-baseline': { type: 'boolean', default: false },
+  rounds: { type: 'string', default: '2' },
+  'no-verify': { type: 'boolean', default: false },
+  keep: { type: 'boolean', default: false },
+  profile: { type: 'boolean', default: false },
+  timeout: { type: 'string', default: '180' },
+  out: { type: 'string', default: 'bench-results' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+export function parseSettings(argv: string[]): Settings {
+  const { values: v } = parseArgs({ args: argv, options: FLAGS, strict: true });
+  if (v.help) {
+    console.log(`usage: npm run bench -- [--buyers N] [--units N] [--concurrency N] ...\n${Object.entries(FLAGS)
+      .map(([k, o]) => `  --${k}${o.type === 'string' ? ` (default ${o.default})` : ''}`).join('\n')}`);
+    process.exit(0);
+  }
+  const int = (name: keyof typeof v, min = 1) => {
+    const n = Number(v[name]);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got ${v[name]})`);
+    return n;
+  };
+  const port = int('port');
+  return {
+    buyers: int('buyers'),
+    units: int('units'),
+    concurrency: int('concurrency'),
+    generalRate: int('general-rate'),
+    idleSeconds: int('idle-seconds', 2),
+    port,
+    metricsPort: port + 1,
+    basePort: port + 2,
+    redisUrl: String(v['redis-url']),
+    mysqlUrl: String(v['mysql-url']).replace(/\/+$/, ''),
+    database: String(v.database),
+    prefix: String(v.prefix),
+    basePrefix: `${v.prefix}-base`,
+    admissionRate: int('rate'),
+    stockConcurrency: int('stock-concurrency'),
+    paymentConcurrency: int('payment-concurrency'),
+    paymentLatencyMs: int('payment-latency', 0),
+    paymentHoldMs: int('payment-hold', 100),
+    userRateLimit: int('user-rate-limit'),
+    baseline: !v['no-baseline'],
+    rounds: int('rounds'),
+    verify: !v['no-verify'],
+    keep: Boolean(v.keep),
+    profile: Boolean(v.profile),
+    timeoutS: int('timeout'),
+    outDir: String(v.out),
+    jwtSecret: randomBytes(24).toString('base64url'),
+    adminUser: 'bench-admin',
+    adminPassword: randomBytes(12).toString('base64url'),
+  };
+}
+
+/** The system's environment (shared/config.ts validates it). */
+export function systemEnv(s: Settings): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: String(s.port),
+    METRICS_PORT: String(s.metricsPort),
+    REDIS_URL: s.redisUrl,
+    DATABASE_URL: `${s.mysqlUrl}/${s.database}`,
+    KEY_PREFIX: s.prefix,
+    JWT_SECRET: s.jwtSecret,
+    ADMIN_USER: s.adminUser,
+    ADMIN_PASSWORD: s.adminPassword,
+    ADMISSION_RATE_PER_SEC: String(s.admissionRate),
+    STOCK_CONCURRENCY: String(s.stockConcurrency),
+    PAYMENT_CONCURRENCY: String(s.paymentConcurrency),
+    PAYMENT_LATENCY_MS: String(s.paymentLatencyMs),
+    PAYMENT_HOLD_MS: String(s.paymentHoldMs),
+    USER_RATE_LIMIT_PER_SEC: String(s.userRateLimit),
+  };
+}
+
+/** One progress line on stderr (stdout carries only the final table). */
+export function line(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+/** Node flags for the system's processes (CPU profiles with --profile). */
+export function nodeArgs(s: Settings): string[] {
+  return s.profile ? ['--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`] : [];
+}
