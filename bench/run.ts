@@ -8,6 +8,7 @@ import type { RushResult } from './loadgen.ts';
 import { ROOT, pidOf, startNode, stop, task, type Pids } from './processes.ts';
 import { markdown, text, type Checks, type Machine } from './report.ts';
 import { line, parseSettings, type Settings } from './settings.ts';
+import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
 
 /**
  * `npm run bench`: a drop against the real system (API and workers as their own
@@ -15,9 +16,12 @@ import { line, parseSettings, type Settings } from './settings.ts';
  * Koa + queue.add server and a bare BullMQ worker. Progress on stderr, the table on
  * stdout, results in bench-results/latest.{json,md}. See bench/README.md.
  */
-const s = parseSettings(process.argv.slice(2));
+const parsed = parseSettings(process.argv.slice(2));
 process.chdir(ROOT);
-mkdirSync(s.outDir, { recursive: true });
+mkdirSync(parsed.outDir, { recursive: true });
+const ownRedis = parsed.redisUrl ? null : await startRedis(parsed.port + 10);
+const s: Settings = { ...parsed, redisUrl: parsed.redisUrl || ownRedis!.url };
+if (ownRedis) line(`bench: own redis-server at ${s.redisUrl} (${PRODUCTION_REDIS_ARGS.join(' ')})`);
 const redis = new Redis(s.redisUrl, { maxRetriesPerRequest: null });
 const started = Date.now();
 
@@ -63,6 +67,7 @@ try {
   await stop(loadgen);
   if (!s.keep) await cleanup(s, redis);
   await redis.quit();
+  await ownRedis?.stop();
 }
 process.exit(process.exitCode ?? 0);
 

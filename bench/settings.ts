@@ -44,7 +44,8 @@ const FLAGS = {
   'general-rate': { type: 'string', default: '50' },
   'idle-seconds': { type: 'string', default: '8' },
   port: { type: 'string', default: '3900' },
-  'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+  /** Empty: the bench starts its own redis-server, configured like docker-compose.yml's. */
+  'redis-url': { type: 'string', default: '' },
   'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
   database: { type: 'string', default: 'drops_bench' },
   prefix: { type: 'string', default: 'bench' },

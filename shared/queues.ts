@@ -32,9 +32,16 @@ export const jobOptions = {
   /**
    * Admission jobs are removed once done: a drop completes 100,000 of them, the ticket
    * keeps the outcome, and keeping the last 1,000 costs a trim of the completed set on
-   * every completion (about 15% of a stock worker's throughput). Failed ones are kept.
+   * every completion (about 15% of a stock worker's throughput). Failed ones are kept
+   * (they are rare: each step is retried 15 times), and the options stay short because
+   * every waiting ticket's job stores them.
    */
-  admission: (ticketId: string): JobsOptions => ({ ...retried(15), removeOnComplete: true, jobId: ticketId }),
+  admission: (ticketId: string): JobsOptions => ({
+    attempts: 15,
+    backoff: { type: 'exponential', delay: 250 },
+    removeOnComplete: true,
+    jobId: ticketId,
+  }),
   payment: (ticketId: string, attempts: number): JobsOptions => ({ ...retried(attempts), jobId: `pay-${ticketId}` }),
   expiry: (ticketId: string, delayMs: number): JobsOptions => ({
     ...retried(15),

@@ -109,6 +109,7 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   if (result.outcome === 'declined') {
     await recordPayment(orm, { ...record, status: 'declined', declineReason: result.reason });
     await release(deps, product, ticketId, 'payment_failed', result.reason);
+    await dropExpiry(deps, ticketId);
     throw new UnrecoverableError(`payment declined: ${result.reason}`);
   }
   await recordPayment(orm, { ...record, status: 'succeeded', providerReference: result.reference });
@@ -119,6 +120,7 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
     await settleOrder(orm, ticketId, 'paid');
     for (const id of promoted) await fulfil(deps, product, id);
     if (remaining > 0) await sweepSoldOut(deps, product);
+    await dropExpiry(deps, ticketId);
     return 'paid';
   }
   // The hold ended before the provider answered: the late charge must not stand.
@@ -127,6 +129,15 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   deps.logger.warn({ ticketId, status, charge: result.reference, refund: refund.reference }, 'late charge refunded');
   await syncOrder(deps, ticketId, status);
   return status;
+}
+
+/**
+ * A settled ticket's hold needs no expiry any more: its delayed job would only wake up
+ * to do nothing, and until then it costs Redis about 750 bytes. Best effort: a job
+ * that is running or already gone is left to finish as the no-op it is.
+ */
+async function dropExpiry(deps: Deps, ticketId: string): Promise<void> {
+  await deps.queues.get(EXPIRY_QUEUE).remove(`exp-${ticketId}`).catch(() => 0);
 }
 
 /** The expiry step: a hold that ran out returns its units (no-op once paid or released). */

@@ -83,7 +83,7 @@ export async function readTicket(
     ...(t.order && { orderId: Number(t.order) }),
     ...(t.reason && { reason: t.reason }),
     createdAt: iso(t.created),
-    updatedAt: iso(t.updated),
+    updatedAt: iso(t.updated ?? t.created), // a ticket is written once at the door, updated after
     ...(poll !== undefined && { pollAfterMs: poll }),
   };
 }

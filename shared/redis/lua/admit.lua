@@ -52,7 +52,7 @@ if field(6) >= tonumber(ARGV[8]) then return {'busy'} end
 
 local seq = redis.call('HINCRBY', K_PRODUCT, 'seq', 1)
 redis.call('HSET', KEYS[7], 'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued',
-  'seq', seq, 'created', now, 'updated', now, 'rid', ARGV[6])
+  'seq', seq, 'created', now, 'rid', ARGV[6])
 if idem ~= '' then
   redis.call('SET', KEYS[8], ticketId, 'EX', tonumber(ARGV[9]))
 end
