@@ -58,14 +58,17 @@ export class Catalog {
     return product;
   }
 
+  /** An operator created or changed the product: cache it, and ask Redis again about sell-outs. */
   remember(product: Product): void {
     this.cache.set(product.id, { product, until: Date.now() + META_TTL_MS });
     this.soldOut.forget(product.id);
   }
 
+  /** Every product, refreshing the metadata cache (a listing changes no stock). */
   async list(): Promise<Product[]> {
     const products = await this.deps.orm.em.fork().find(ProductSchema, {}, { orderBy: { id: 'asc' } });
-    products.forEach((p) => this.remember(p));
+    const until = Date.now() + META_TTL_MS;
+    products.forEach((product) => this.cache.set(product.id, { product, until }));
     return products;
   }
 

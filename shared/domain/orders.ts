@@ -12,21 +12,6 @@ export type NewOrder = {
   currency: string;
 };
 
-/**
- * Creates the pending order of a ticket, or finds the one a previous attempt created
- * (`ticket_id` is unique). Returns its id. Safe to repeat.
- */
-export async function ensureOrder(orm: Orm, o: NewOrder): Promise<number> {
-  const now = new Date();
-  const res = await orm.em.getConnection().execute(
-    `insert into orders (ticket_id, user_id, product_id, quantity, amount_minor, currency, status, created_at, updated_at)
-     values (?, ?, ?, ?, ?, ?, 'pending', ?, ?) on duplicate key update id = last_insert_id(id)`,
-    [o.ticketId, o.userId, o.productId, o.quantity, o.amountMinor, o.currency, now, now],
-    'run',
-  );
-  return Number((res as unknown as { insertId: number }).insertId);
-}
-
 /** Settles a pending order; a settled order keeps its status (returns false). */
 export async function settleOrder(orm: Orm, ticketId: string, status: Exclude<OrderStatus, 'pending'>): Promise<boolean> {
   const res = await orm.em.getConnection().execute(

@@ -11,7 +11,7 @@ type Waiter = { order: NewOrder; resolve: (id: number) => void; reject: (err: Er
  * for in the same event-loop turn go to MySQL as one multi-row insert and one select
  * of their ids, instead of one autocommitted insert (and one log flush) each.
  *
- * Same guarantees as {@link ensureOrder}: idempotent per ticket (`ticket_id` is unique;
+ * Idempotent per ticket (`ticket_id` is unique;
  * a ticket already in the ledger keeps its row and id), and each caller's promise
  * settles only once its row is committed, so a job never completes before its order
  * exists. A failed batch rejects every caller in it, and their jobs retry.
