@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { connectOrm, type Orm } from './db/orm.ts';
+import { AdmissionBatches } from './domain/admission-batches.ts';
 import { Catalog } from './domain/catalog.ts';
 import { PendingOrders } from './domain/pending-orders.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -18,6 +19,8 @@ export type Deps = {
   keys: Keys;
   scripts: Scripts;
   queues: Queues;
+  /** The API's admission jobs, each carrying a batch of tickets. */
+  admissions: AdmissionBatches;
   orm: Orm;
   catalog: Catalog;
   /** Pending orders created in batches by the stock worker's jobs. */
@@ -37,7 +40,7 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
   const payments = createPaymentProvider(config, redis, keys);
   const orders = new PendingOrders(orm);
-  return { config, logger, redis, keys, scripts, queues, orm, catalog, orders, payments };
+  return { config, logger, redis, keys, scripts, queues, admissions: new AdmissionBatches(queues), orm, catalog, orders, payments };
 }
 
 /** Closes in dependency order: queues, then MySQL, then Redis. */

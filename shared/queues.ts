@@ -18,8 +18,14 @@ export const admissionQueueName = (type: ProductType, productId: number) =>
   type === 'reserve' ? reserveQueueName(productId) : GENERAL_QUEUE;
 export const paymentQueueName = (type: ProductType) => (type === 'reserve' ? PAYMENT_QUEUE : GENERAL_PAYMENT_QUEUE);
 
-/** Every job carries its ticket and the id of the HTTP request that caused it. */
+/** Payment and expiry jobs carry their ticket and the id of the HTTP request that caused it. */
 export type TicketJob = { ticketId: string; requestId?: string };
+/**
+ * An admission job carries a batch of one product's tickets, in admission order (see
+ * AdmissionBatches); each ticket keeps its own request id.
+ */
+export type AdmissionJob = { tickets: string[] };
+export type AnyJob = TicketJob | AdmissionJob;
 
 const retried = (attempts: number): JobsOptions => ({
   attempts,
@@ -30,17 +36,15 @@ const retried = (attempts: number): JobsOptions => ({
 
 export const jobOptions = {
   /**
-   * Admission jobs are removed once done: a drop completes 100,000 of them, the ticket
-   * keeps the outcome, and keeping the last 1,000 costs a trim of the completed set on
-   * every completion (about 15% of a stock worker's throughput). Failed ones are kept
-   * (they are rare: each step is retried 15 times), and the options stay short because
-   * every waiting ticket's job stores them.
+   * Admission jobs are removed once done: the tickets keep the outcome, and keeping the
+   * last 1,000 costs a trim of the completed set on every completion. Failed ones are
+   * kept (they are rare: each step is retried 15 times).
    */
-  admission: (ticketId: string): JobsOptions => ({
+  admission: (jobId: string): JobsOptions => ({
     attempts: 15,
     backoff: { type: 'exponential', delay: 250 },
     removeOnComplete: true,
-    jobId: ticketId,
+    jobId,
   }),
   payment: (ticketId: string, attempts: number): JobsOptions => ({ ...retried(attempts), jobId: `pay-${ticketId}` }),
   expiry: (ticketId: string, delayMs: number): JobsOptions => ({
@@ -54,24 +58,24 @@ export const jobOptions = {
 export class Queues {
   private readonly connection: Redis;
   private readonly prefix: string;
-  private readonly byName = new Map<string, Queue<TicketJob>>();
+  private readonly byName = new Map<string, Queue<AnyJob>>();
 
   constructor(connection: Redis, prefix: string) {
     this.connection = connection;
     this.prefix = prefix;
   }
 
-  get(name: string): Queue<TicketJob> {
+  get(name: string): Queue<AnyJob> {
     let queue = this.byName.get(name);
     if (!queue) {
-      queue = new Queue<TicketJob>(name, { connection: this.connection, prefix: this.prefix });
+      queue = new Queue<AnyJob>(name, { connection: this.connection, prefix: this.prefix });
       queue.on('error', () => {}); // connection errors surface on the calls themselves
       this.byName.set(name, queue);
     }
     return queue;
   }
 
-  all(): Queue<TicketJob>[] {
+  all(): Queue<AnyJob>[] {
     return [...this.byName.values()];
   }
 

@@ -1,19 +1,23 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Deps } from '../shared/deps.ts';
 import type { WorkerMetrics } from '../shared/metrics.ts';
 import type { PaymentProvider } from '../shared/payments/provider.ts';
-import type { TicketJob } from '../shared/queues.ts';
+import type { AnyJob } from '../shared/queues.ts';
 
-type Step = (deps: Deps, ticketId: string, attempt: number) => Promise<string>;
+/** What a job did for one ticket: its outcome, and for a batch which ticket and request. */
+export type TicketOutcome = { outcome: string; ticketId?: string; requestId?: string };
 
 /**
  * Runs one job attempt of a step: with a child logger carrying the job's `requestId`,
  * `jobId` and `ticketId` (so every line the step logs names the HTTP request that caused
- * it), timing it and counting its outcome.
+ * it), timing it and counting its outcomes: one for a ticket's job, one per ticket
+ * handled for an admission job's batch (each logged with its own ticket and request).
  */
-export async function runJob(deps: Deps, metrics: WorkerMetrics, queue: string, job: Job<TicketJob>, step: Step) {
-  const { ticketId, requestId } = job.data;
-  const logger = deps.logger.child({ queue, jobId: job.id, requestId, ticketId });
+export async function runJob<R>(
+  deps: Deps, metrics: WorkerMetrics, queue: string, job: Job<AnyJob>,
+  step: (deps: Deps, attempt: number) => Promise<R>, outcomes: (result: R) => TicketOutcome[],
+): Promise<R> {
+  const logger = deps.logger.child({ queue, jobId: job.id, ...('tickets' in job.data ? { tickets: job.data.tickets.length } : job.data) });
   if (job.attemptsMade === 0) {
     const readyAt = job.timestamp + (job.opts.delay ?? 0);
     metrics.jobWait.observe({ queue }, Math.max(0, ((job.processedOn ?? Date.now()) - readyAt) / 1000));
@@ -21,13 +25,17 @@ export async function runJob(deps: Deps, metrics: WorkerMetrics, queue: string, 
   const done = metrics.jobProcessing.startTimer({ queue });
   logger.debug({ attempt: job.attemptsMade + 1 }, 'job started');
   try {
-    const outcome = await step({ ...deps, logger }, ticketId, job.attemptsMade + 1);
+    const result = await step({ ...deps, logger }, job.attemptsMade + 1);
     done();
-    metrics.jobs.inc({ queue, outcome });
-    logger.debug({ outcome }, 'job done');
-    return outcome;
+    const debug = logger.isLevelEnabled('debug');
+    for (const { outcome, ticketId, requestId } of outcomes(result)) {
+      metrics.jobs.inc({ queue, outcome });
+      if (debug) (ticketId ? logger.child({ ticketId, requestId }) : logger).debug({ outcome }, 'job done');
+    }
+    return result;
   } catch (err) {
     done();
+    if (err instanceof RateLimitError) throw err;
     const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     metrics.jobs.inc({ queue, outcome: final ? 'failed' : 'retried' });
     throw err;

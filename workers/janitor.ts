@@ -27,15 +27,21 @@ export async function sweepProduct(deps: Deps, product: Product): Promise<void> 
   await sweepSoldOut(deps, product);
   const oldest = await redis.zrange(k.queued, '0', '19');
   const admission = queues.get(admissionQueueName(product.type, product.id));
+  // Tickets name their admission job; a job that is gone left its still-queued tickets behind.
+  const lost = new Map<string, string[]>();
   for (const ticketId of oldest) {
-    const [created, parked] = await Promise.all([
-      redis.hget(k.ticketPrefix + ticketId, 'created'),
+    const [[created, job], parked] = await Promise.all([
+      redis.hmget(k.ticketPrefix + ticketId, 'created', 'job'),
       redis.zscore(k.waiting, ticketId),
     ]);
     if (parked !== null || !created || now - Number(created) < QUEUED_GRACE_MS) continue;
-    if ((await admission.getJobState(ticketId)) === 'unknown') {
-      deps.logger.warn({ ticketId }, 'queued ticket had no admission job; re-adding');
-      await admission.add('admit', { ticketId }, jobOptions.admission(ticketId));
-    }
+    const jobId = job || ticketId;
+    const known = lost.get(jobId);
+    if (known) known.push(ticketId);
+    else if ((await admission.getJobState(jobId)) === 'unknown') lost.set(jobId, [ticketId]);
+  }
+  for (const [jobId, tickets] of lost) {
+    deps.logger.warn({ jobId, tickets }, 'queued tickets had no admission job; re-adding');
+    await admission.add('admit', { tickets }, jobOptions.admission(jobId));
   }
 }

@@ -1,13 +1,15 @@
 import { Worker, type Job } from 'bullmq';
 import { loadConfigOrExit, type Config } from '../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../shared/deps.ts';
-import { processAdmission, processExpiry, processPayment } from '../shared/domain/fulfilment.ts';
+import { processAdmissions, processExpiry, processPayment } from '../shared/domain/fulfilment.ts';
 import {
   EXPIRY_QUEUE,
   GENERAL_PAYMENT_QUEUE,
   GENERAL_QUEUE,
   PAYMENT_QUEUE,
   reserveQueueName,
+  type AdmissionJob,
+  type AnyJob,
   type TicketJob,
 } from '../shared/queues.ts';
 import { createWorkerMetrics } from '../shared/metrics.ts';
@@ -16,6 +18,7 @@ import { sweepProduct } from './janitor.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
 type Step = (deps: Deps, ticketId: string, attempt: number) => Promise<string>;
+type Processor = (job: Job<AnyJob>, queue: string) => Promise<unknown>;
 
 export type WorkerOptions = {
   /** Port of the workers' `/metrics` (0: any free port; null: none). Default: METRICS_PORT, none in tests. */
@@ -33,13 +36,31 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   const jobDeps: Deps = { ...deps, payments: instrumentPayments(deps.payments, metrics) };
   const metricsPort = options.metricsPort === undefined ? (config.NODE_ENV === 'test' ? null : config.METRICS_PORT) : options.metricsPort;
   const metricsServer = metricsPort === null ? null : await startMetricsServer(metrics.registry, metricsPort, deps.logger);
-  const workers = new Map<string, Worker<TicketJob>>();
+  const workers = new Map<string, Worker<AnyJob>>();
 
-  const start = (queue: string, step: Step, concurrency: number) => {
+  /** A step of one ticket (payment, expiry). */
+  const ticketStep = (step: Step): Processor => (job, queue) =>
+    runJob(jobDeps, metrics, queue, job, (d, attempt) => step(d, (job.data as TicketJob).ticketId, attempt), (outcome) => [{ outcome }]);
+
+  /**
+   * The stock worker: an admission job's batch of tickets. Tickets the product's rate has
+   * no tokens for yet stay in the job, which goes back to the head of the queue while the
+   * queue waits (every worker of it) until there are.
+   */
+  const admissionStep: Processor = async (job, queue) => {
+    const out = await runJob(jobDeps, metrics, queue, job, (d) => processAdmissions(d, (job.data as AdmissionJob).tickets),
+      (o) => o.handled);
+    if (out.rest.length === 0) return out.handled.length;
+    await job.updateData({ tickets: out.rest });
+    await deps.queues.get(queue).rateLimit(out.waitMs);
+    throw Worker.RateLimitError();
+  };
+
+  const start = (queue: string, process: Processor, concurrency: number) => {
     if (workers.has(queue)) return;
-    const worker = new Worker<TicketJob>(
+    const worker = new Worker<AnyJob>(
       queue,
-      async (job: Job<TicketJob>) => runJob(jobDeps, metrics, queue, job, step),
+      async (job: Job<AnyJob>) => process(job, queue),
       {
         connection: deps.redis,
         prefix: config.KEY_PREFIX,
@@ -51,16 +72,16 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
       },
     );
     worker.on('failed', (job, err) =>
-      deps.logger.warn({ queue, jobId: job?.id, requestId: job?.data.requestId, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
+      deps.logger.warn({ queue, jobId: job?.id, data: job?.data, attempts: job?.attemptsMade, err: err.message }, 'job failed'),
     );
     worker.on('error', (err) => deps.logger.error({ queue, err: err.message }, 'worker error'));
     workers.set(queue, worker);
   };
 
-  start(GENERAL_QUEUE, processAdmission, config.GENERAL_CONCURRENCY);
-  start(PAYMENT_QUEUE, processPayment, config.PAYMENT_CONCURRENCY);
-  start(GENERAL_PAYMENT_QUEUE, processPayment, Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4)));
-  start(EXPIRY_QUEUE, processExpiry, config.STOCK_CONCURRENCY);
+  start(GENERAL_QUEUE, admissionStep, config.GENERAL_CONCURRENCY);
+  start(PAYMENT_QUEUE, ticketStep(processPayment), config.PAYMENT_CONCURRENCY);
+  start(GENERAL_PAYMENT_QUEUE, ticketStep(processPayment), Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4)));
+  start(EXPIRY_QUEUE, ticketStep(processExpiry), config.STOCK_CONCURRENCY);
   // Each payment queue is held to the provider's rate limit.
   await Promise.all([PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE].map((q) =>
     deps.queues.get(q).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000)));
@@ -71,7 +92,7 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
     for (const id of ids.map(Number)) {
       const product = await deps.catalog.find(id);
       if (!product) continue;
-      if (product.type === 'reserve') start(reserveQueueName(id), processAdmission, config.STOCK_CONCURRENCY);
+      if (product.type === 'reserve') start(reserveQueueName(id), admissionStep, config.STOCK_CONCURRENCY);
       await sweepProduct(deps, product);
     }
   };

@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.ts';
+import type { Product } from '../db/entities/product.entity.ts';
 import { DomainError, invalid, notFound } from '../errors.ts';
-import { admissionQueueName, jobOptions } from '../queues.ts';
+import { admissionQueueName } from '../queues.ts';
 import { newTicketId, pollAfterMs, readTicket, type TicketView } from './tickets.ts';
 
 export type PurchaseRequest = {
@@ -18,15 +19,32 @@ const IDEMPOTENCY_TTL_S = 24 * 3600;
 
 /**
  * Admits a purchase into the product's queue, or says why not. Two Redis round trips
- * for a new ticket (the admit script, then the queue add), none once the product is
- * known to be finally sold out; MySQL only on a cold cache.
+ * for a new ticket (the admit script, then its share of a batch's job add), none once
+ * the product is known to be finally sold out; MySQL only on a cold cache.
  */
 export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission> {
-  const { config, keys, scripts, catalog, queues } = deps;
+  const { catalog } = deps;
   const product = await catalog.find(req.productId);
   if (!product) throw notFound('Product');
   if (!req.idempotencyKey && catalog.soldOut.has(product.id)) throw soldOut();
 
+  const batch = deps.admissions.join(product.id, admissionQueueName(product.type, product.id));
+  let reply: AdmitReply;
+  try {
+    reply = await runAdmit(deps, req, product, batch.id);
+  } catch (err) {
+    await deps.admissions.leave(batch, null);
+    throw err;
+  }
+  const created = reply[0] === 'created' ? String(reply[1]) : null;
+  await deps.admissions.leave(batch, created);
+  return answer(deps, req, product.id, reply);
+}
+
+type AdmitReply = [string, ...(string | number)[]];
+
+async function runAdmit(deps: Deps, req: PurchaseRequest, product: Product, jobId: string): Promise<AdmitReply> {
+  const { config, keys, scripts, catalog } = deps;
   const ticketId = newTicketId(product.id);
   const run = () =>
     scripts.run(
@@ -39,28 +57,26 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
       ],
       [
         ticketId, req.userId, req.quantity, req.paymentMethod, req.idempotencyKey ?? '', req.requestId ?? '',
-        config.USER_RATE_LIMIT_PER_SEC, config.MAX_QUEUED_PER_PRODUCT, IDEMPOTENCY_TTL_S,
+        config.USER_RATE_LIMIT_PER_SEC, config.MAX_QUEUED_PER_PRODUCT, IDEMPOTENCY_TTL_S, jobId,
       ],
-    ) as Promise<[string, ...(string | number)[]]>;
+    ) as Promise<AdmitReply>;
+  const reply = await run();
+  if (reply[0] !== 'not_loaded') return reply;
+  await catalog.ensureLoaded(product);
+  return run();
+}
 
-  let reply = await run();
-  if (reply[0] === 'not_loaded') {
-    await catalog.ensureLoaded(product);
-    reply = await run();
-  }
+/** The admit script's answer as the buyer sees it: a ticket, or the error that says why not. */
+async function answer(deps: Deps, req: PurchaseRequest, productId: number, reply: AdmitReply): Promise<Admission> {
+  const { config, catalog } = deps;
   const [outcome, a, b] = reply;
   switch (outcome) {
     case 'created': {
-      await queues.get(admissionQueueName(product.type, product.id)).add(
-        'admit',
-        { ticketId, requestId: req.requestId },
-        jobOptions.admission(ticketId),
-      );
       const now = new Date().toISOString();
       const position = Number(b);
       return {
         created: true,
-        ticket: { ticketId, productId: product.id, status: 'queued', position, createdAt: now, updatedAt: now,
+        ticket: { ticketId: String(a), productId, status: 'queued', position, createdAt: now, updatedAt: now,
           pollAfterMs: pollAfterMs('queued', position, config.ADMISSION_RATE_PER_SEC) },
       };
     }
@@ -74,7 +90,7 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
     case 'paused':
       throw new DomainError('paused', 'Sales of this product are paused; try again shortly.', {}, 5);
     case 'sold_out':
-      catalog.soldOut.confirm(product.id, () => isFinallySoldOut(deps, product.id));
+      catalog.soldOut.confirm(productId, () => isFinallySoldOut(deps, productId));
       throw soldOut();
     case 'over_limit':
       throw invalid('quantity', `at most ${a} per buyer, and you already hold ${b}`);

@@ -18,27 +18,76 @@ const scriptArgs = (deps: Deps, product: Product, ticketId: string) => ({
   prefix: deps.keys.product(product.id).ticketPrefix,
 });
 
+/** What the stock worker did with an admission job's tickets. */
+export type AdmissionOutcome = {
+  /** Each ticket handled, in the job's order: its status and the request that admitted it. */
+  handled: { ticketId: string; outcome: string; requestId?: string }[];
+  /** Tickets left for later: the product's admission rate had no tokens for them. */
+  rest: string[];
+  /** How long until the rate has tokens for them (ms). */
+  waitMs: number;
+};
+
+type ReserveReply = [number, number, number, ...[string, ...(string | number)[]][]];
+
 /**
- * The stock worker's step: hold units for a queued ticket (or park or end it), then
- * create its pending order and hand it to payment. Safe to repeat at any point.
+ * The stock worker's step for an admission job: one script call holds units for the
+ * batch's queued tickets (or parks or ends them), then each new hold gets its pending
+ * order and goes to payment. Safe to repeat at any point.
  */
-export async function processAdmission(deps: Deps, ticketId: string): Promise<string> {
-  const product = await productOf(deps, ticketId);
-  if (!product) return 'missing';
-  const { config, scripts } = deps;
-  const { keys } = scriptArgs(deps, product, ticketId);
-  const [status, ...rest] = (await scripts.run('reserve', keys,
-    [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string, ...(string | number)[]];
-  if (status === 'reserved') {
-    // A hold made by this call comes with the ticket's fields: no read before fulfilling.
-    const [user, qty, resAt, rid] = rest;
-    const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid) } : undefined;
-    await fulfil(deps, product, ticketId, fresh);
+export async function processAdmissions(deps: Deps, ticketIds: string[]): Promise<AdmissionOutcome> {
+  const outcome: AdmissionOutcome = { handled: [], rest: [], waitMs: 0 };
+  // A batch holds one product's tickets; grouping keeps a malformed job from mixing them.
+  const byProduct = new Map<number, string[]>();
+  for (const id of ticketIds) {
+    const productId = productOfTicket(id) ?? 0;
+    const group = byProduct.get(productId);
+    if (group) group.push(id);
+    else byProduct.set(productId, [id]);
   }
-  // Only the call that ended the ticket sweeps: the jobs of tickets a sweep already
-  // ended (most of a drop's queue) cost one round trip, not two. The janitor sweeps too.
-  if (status === 'sold_out' && rest[0] === 1) await sweepSoldOut(deps, product);
-  return status;
+  for (const [productId, ids] of byProduct) {
+    const product = productId ? await deps.catalog.find(productId) : null;
+    if (!product) {
+      outcome.handled.push(...ids.map((ticketId) => ({ ticketId, outcome: 'missing' })));
+      continue;
+    }
+    const part = await reserveBatch(deps, product, ids);
+    outcome.handled.push(...part.handled);
+    outcome.rest.push(...part.rest);
+    outcome.waitMs = Math.max(outcome.waitMs, part.waitMs);
+  }
+  return outcome;
+}
+
+async function reserveBatch(deps: Deps, product: Product, ticketIds: string[]): Promise<AdmissionOutcome> {
+  const { config, scripts, keys } = deps;
+  const reply = (await scripts.run('reserve',
+    [...keys.productScriptKeys(product.id), ...ticketIds.map((id) => keys.ticket(product.id, id))],
+    [config.PAYMENT_HOLD_MS, config.TICKET_TTL_S, product.type === 'reserve' ? 1 : 0, ...ticketIds])) as ReserveReply;
+  const [handled, waitMs, endedSoldOut, ...results] = reply;
+  const holds: Promise<void>[] = [];
+  results.forEach(([status, rid, ...rest], i) => {
+    if (status !== 'reserved') return;
+    // A hold made by this call comes with the ticket's fields: no read before fulfilling.
+    const [user, qty, resAt] = rest;
+    const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid) } : undefined;
+    holds.push(fulfil(deps, product, ticketIds[i], fresh));
+  });
+  await Promise.all(holds);
+  // Only a call that ended a ticket sweeps: the jobs of tickets a sweep already ended
+  // (most of a drop's queue) cost one round trip. The janitor sweeps too.
+  if (endedSoldOut === 1) await sweepSoldOut(deps, product);
+  return {
+    handled: results.map(([outcome, rid], i) => ({ ticketId: ticketIds[i], outcome, requestId: String(rid) || undefined })),
+    rest: ticketIds.slice(handled),
+    waitMs,
+  };
+}
+
+/** One ticket through the stock worker's step (a batch of one); its status after it. */
+export async function processAdmission(deps: Deps, ticketId: string): Promise<string> {
+  const { handled } = await processAdmissions(deps, [ticketId]);
+  return handled[0]?.outcome ?? 'queued';
 }
 
 /** A hold reserve.lua just made: the ticket's fields, as fulfil would read them. */

@@ -3,18 +3,18 @@ import type { Redis } from 'ioredis';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-/** Script name → number of KEYS it takes (its contract header lists them). */
-const SCRIPTS = {
+/** Script name → number of KEYS it takes (its contract header lists them); null: any number. */
+const SCRIPTS: Record<string, number | null> = {
   admit: 9,
-  reserve: 7,
+  reserve: null,
   settle: 7,
   release: 7,
   sweep: 6,
   'init-product': 6,
   'update-product': 6,
-} as const;
+};
 
-export type ScriptName = keyof typeof SCRIPTS;
+export type ScriptName = 'admit' | 'reserve' | 'settle' | 'release' | 'sweep' | 'init-product' | 'update-product';
 
 /** Reads a script and inlines its `--- @include "name"` lines from `lua/includes/`. */
 export function loadLua(name: string): string {
@@ -36,16 +36,18 @@ export class Scripts {
   constructor(redis: Redis) {
     this.redis = redis;
     for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
-      redis.defineCommand(commandName(name), { numberOfKeys, lua: loadLua(name) });
+      redis.defineCommand(commandName(name), { numberOfKeys: numberOfKeys ?? undefined, lua: loadLua(name) });
     }
   }
 
   run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<Reply> {
-    if (keys.length !== SCRIPTS[name]) throw new Error(`${name} takes ${SCRIPTS[name]} keys, got ${keys.length}`);
+    const expected = SCRIPTS[name];
+    if (expected !== null && keys.length !== expected) throw new Error(`${name} takes ${expected} keys, got ${keys.length}`);
     const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<Reply>>)[
       commandName(name)
     ];
-    return command.call(this.redis, ...keys, ...args);
+    // A script that takes any number of keys is told how many come first.
+    return expected === null ? command.call(this.redis, keys.length, ...keys, ...args) : command.call(this.redis, ...keys, ...args);
   }
 }
 

@@ -50,9 +50,15 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
       if (reply[0] !== 'created') throw new Error(`admit for ${userId}: ${JSON.stringify(reply)}`);
       return String(reply[1]);
     },
+    /** reserve.lua for one ticket, not rate-limited: its status. */
     async reserve(ticketId: string): Promise<string> {
-      const [status] = (await scripts.run('reserve', ticketKeys(ticketId), [ticketId, config.PAYMENT_HOLD_MS, config.TICKET_TTL_S])) as [string];
+      const [, , , [status]] = await this.reserveBatch([ticketId], false);
       return status;
+    },
+    /** reserve.lua for a batch: {handled, waitMs, endedSoldOut, ...per-ticket replies}. */
+    async reserveBatch(ticketIds: string[], limited = true) {
+      return (await scripts.run('reserve', [...productKeys, ...ticketIds.map((id) => keys.ticket(productId, id))],
+        [config.PAYMENT_HOLD_MS, config.TICKET_TTL_S, limited ? 1 : 0, ...ticketIds])) as [number, number, number, ...[string, ...Reply[]][]];
     },
     async settle(ticketId: string, batch = 200) {
       return (await scripts.run('settle', ticketKeys(ticketId),

@@ -6,6 +6,7 @@
     ARGV[1] ticketId  ARGV[2] userId  ARGV[3] quantity  ARGV[4] paymentMethod
     ARGV[5] Idempotency-Key or ''  ARGV[6] requestId  ARGV[7] user requests per second
     ARGV[8] max queued tickets  ARGV[9] idempotency TTL (s)
+    ARGV[10] id of the admission job (batch) the API will add the ticket to, or ''
   Returns one of:
     {'created', ticketId, position}   {'existing', ticketId}   {'not_loaded'}
     {'not_open', opensAtMs, nowMs}    {'paused'}   {'sold_out'}   {'busy'}
@@ -51,8 +52,13 @@ if limit > 0 and held + qty > limit then return {'over_limit', limit, held} end
 if field(6) >= tonumber(ARGV[8]) then return {'busy'} end
 
 local seq = redis.call('HINCRBY', K_PRODUCT, 'seq', 1)
-redis.call('HSET', KEYS[7], 'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued',
-  'seq', seq, 'created', now, 'rid', ARGV[6])
+local fields = {'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued', 'seq', seq, 'created', now, 'rid', ARGV[6]}
+-- The janitor looks the job up by this id to find tickets whose job never made it.
+if ARGV[10] and ARGV[10] ~= '' then
+  fields[#fields + 1] = 'job'
+  fields[#fields + 1] = ARGV[10]
+end
+redis.call('HSET', KEYS[7], unpack(fields))
 if idem ~= '' then
   redis.call('SET', KEYS[8], ticketId, 'EX', tonumber(ARGV[9]))
 end

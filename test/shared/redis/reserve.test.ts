@@ -158,3 +158,66 @@ describe('reserve.lua', () => {
     }
   });
 });
+
+describe('reserve.lua with a batch (one admission job)', () => {
+  it('handles each ticket in the order given, with one reply per ticket', async () => {
+    const s = await drop(2);
+    const [a, b, c] = [await s.admitted('ann'), await s.admitted('bob'), await s.admitted('cat')];
+    const [handled, waitMs, endedSoldOut, ...replies] = await s.reserveBatch([a, b, c]);
+    expect({ handled, waitMs, endedSoldOut }).toEqual({ handled: 3, waitMs: 0, endedSoldOut: 0 });
+    expect(replies.map((r) => r[0])).toEqual(['reserved', 'reserved', 'waiting']);
+    // A hold made by this call carries what fulfilling it needs: user, qty, time, request id.
+    expect(replies[0]).toEqual(['reserved', 'req-test', 'ann', 1, expect.any(Number)]);
+    expect(replies[2]).toEqual(['waiting', 'req-test']);
+    expect(await s.waiting()).toEqual([c]);
+    expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_reserved: 2, t_queued: 1 });
+  });
+
+  it('is idempotent per ticket: a retried batch returns each status and changes nothing', async () => {
+    const s = await drop(1);
+    const ids = [await s.admitted('ann'), await s.admitted('bob'), '1-AAAAAAAAAAAAAAAA'];
+    await s.reserveBatch(ids);
+    await s.settle(ids[0]);
+    while ((await s.sweep()) > 0);
+    const before = await s.state();
+    const [handled, , , ...replies] = await s.reserveBatch(ids);
+    expect(handled).toBe(3);
+    expect(replies).toEqual([['paid', 'req-test'], ['sold_out', 'req-test'], ['missing', '']]);
+    expect(await s.state()).toEqual(before);
+  });
+
+  it('says when it ended a ticket sold out, so the caller sweeps the rest of the queue', async () => {
+    const s = await drop(1);
+    const a = await s.admitted('ann');
+    await s.reserve(a);
+    const [b, c, d] = [await s.admitted('bob'), await s.admitted('cat'), await s.admitted('dan')];
+    expect(await s.settle(a, 1)).toEqual(['paid', 2, []]); // its sweep ended bob only
+    const [handled, , endedSoldOut, ...replies] = await s.reserveBatch([c]);
+    expect({ handled, endedSoldOut, replies }).toEqual({ handled: 1, endedSoldOut: 1, replies: [['sold_out', 'req-test']] });
+    expect(await s.status(b)).toBe('sold_out');
+    expect(await s.queued()).toEqual([d]);
+  });
+
+  it('takes one token of the product rate per queued ticket, and leaves the rest with the wait until there are tokens', async () => {
+    const s = await drop(10, { perUserLimit: 5 });
+    // 20 tickets a second: a bucket of 2 (100 ms of the rate).
+    await ctx.deps.redis.hset(s.keys.product, 'rate', 20);
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await s.admitted(`u${i}`));
+    const [handled, waitMs, , ...replies] = await s.reserveBatch(ids);
+    expect(handled).toBe(2);
+    expect(replies.map((r) => r[0])).toEqual(['reserved', 'reserved']);
+    // Two more tokens (a full bucket) take 100 ms at 20 a second.
+    expect(waitMs).toBeGreaterThan(80);
+    expect(waitMs).toBeLessThanOrEqual(100);
+    expect(await s.queued()).toEqual(ids.slice(2));
+    // Tickets no longer queued cost no token: the retried batch starts where it stopped.
+    const again = await s.reserveBatch(ids);
+    expect(again[0]).toBeLessThan(5);
+    expect(again.slice(3, 5).map((r) => (r as string[])[0])).toEqual(['reserved', 'reserved']);
+    // Without the rate (general products, or a test's direct call) every ticket is handled.
+    const [all] = await s.reserveBatch(ids, false);
+    expect(all).toBe(5);
+    expect(await s.queued()).toEqual([]);
+  });
+});

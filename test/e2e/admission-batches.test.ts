@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Job } from 'bullmq';
+import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { buyAll, stats } from '../setup/buyers.ts';
+import { MAX_BATCH } from '../../shared/domain/admission-batches.ts';
+import { reserveQueueName, type AdmissionJob } from '../../shared/queues.ts';
+import { sweepProduct } from '../../workers/janitor.ts';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await createTestContext('admission-batches');
+});
+afterAll(async () => {
+  await ctx.close();
+});
+
+const jobsOf = async (productId: number) =>
+  (await ctx.deps.queues.get(reserveQueueName(productId)).getJobs(['waiting', 'prioritized'])) as Job<AdmissionJob>[];
+
+describe('admission jobs carry batches of tickets', () => {
+  it('puts a rush into few jobs, every ticket in exactly one, named on the ticket', async () => {
+    const drop = await createDrop(ctx, 10);
+    const answers = await buyAll(ctx, drop.id, Array.from({ length: 250 }, (_, i) => ({ userId: `r-${i}` })), 250);
+    expect(answers.filter((a) => a.status !== 202)).toEqual([]);
+
+    const jobs = await jobsOf(drop.id);
+    expect(jobs.length).toBeLessThan(250);
+    expect(Math.max(...jobs.map((j) => j.data.tickets.length))).toBeLessThanOrEqual(MAX_BATCH);
+    const inJobs = jobs.flatMap((j) => j.data.tickets);
+    expect(inJobs.sort()).toEqual(answers.map((a) => a.ticketId!).sort());
+    for (const job of jobs) {
+      for (const ticketId of job.data.tickets) {
+        expect(await ctx.deps.redis.hget(ctx.deps.keys.ticket(drop.id, ticketId), 'job')).toBe(job.id);
+      }
+    }
+  });
+
+  it('sends a lone buyer\'s job at once, and the janitor re-adds the job of tickets whose job was lost', async () => {
+    const drop = await createDrop(ctx, 5);
+    const [first] = await buyAll(ctx, drop.id, [{ userId: 'lone' }]);
+    expect((await jobsOf(drop.id)).map((j) => j.data.tickets)).toEqual([[first.ticketId]]);
+
+    // The API died between the admit script and the job add: the tickets exist, their job does not.
+    const more = await buyAll(ctx, drop.id, [{ userId: 'l-1' }, { userId: 'l-2' }]);
+    const queue = ctx.deps.queues.get(reserveQueueName(drop.id));
+    await queue.obliterate({ force: true });
+    const lost = [first, ...more].map((b) => b.ticketId!);
+    const product = (await ctx.deps.catalog.find(drop.id))!;
+
+    // Young tickets may still have their job on the way: the janitor leaves them alone.
+    await sweepProduct(ctx.deps, product);
+    expect(await jobsOf(drop.id)).toEqual([]);
+
+    for (const id of lost) await ctx.deps.redis.hset(ctx.deps.keys.ticket(drop.id, id), 'created', Date.now() - 60_000);
+    await sweepProduct(ctx.deps, product);
+    const readded = await jobsOf(drop.id);
+    expect(readded.flatMap((j) => j.data.tickets).sort()).toEqual([...lost].sort());
+
+    await ctx.startWorkers();
+    try {
+      const final = await pollUntilTerminal(ctx, [first, ...more].map((b) => ({ ticketId: b.ticketId!, token: b.token })));
+      expect([...final.values()].map((t) => t.status)).toEqual(['paid', 'paid', 'paid']);
+      expect((await stats(ctx, drop.id)).stock).toEqual({ total: 5, available: 2, reserved: 0, sold: 3 });
+    } finally {
+      await ctx.stopWorkers();
+    }
+  });
+
+  it('keeps to the product\'s admission rate in tickets, whatever the batch sizes', async () => {
+    const drop = await createDrop(ctx, 100);
+    await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 20 } });
+    const answers = await buyAll(ctx, drop.id, Array.from({ length: 40 }, (_, i) => ({ userId: `rate-${i}` })), 40);
+    expect(answers.filter((a) => a.status !== 202)).toEqual([]);
+    await ctx.startWorkers();
+    try {
+      const started = Date.now();
+      await new Promise((r) => setTimeout(r, 1000));
+      const after1s = await stats(ctx, drop.id);
+      const handled = 40 - after1s.tickets.queued;
+      // 20 a second with a bucket of 2: at most 2 + 20 per elapsed second, and the queue moves.
+      expect(handled).toBeGreaterThan(0);
+      expect(handled).toBeLessThanOrEqual(2 + Math.ceil((20 * (Date.now() - started)) / 1000));
+      const final = await pollUntilTerminal(ctx, answers.map((b) => ({ ticketId: b.ticketId!, token: b.token })), 30_000);
+      expect([...final.values()].every((t) => t.status === 'paid')).toBe(true);
+    } finally {
+      await ctx.stopWorkers();
+    }
+  });
+});
