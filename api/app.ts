@@ -1,11 +1,12 @@
 import Koa from 'koa';
-import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
 import type { Deps } from '../shared/deps.ts';
 import { overview } from '../shared/domain/overview.ts';
 import { createApiMetrics } from '../shared/metrics.ts';
 import { bullBoard } from '../dashboards/bull-board.ts';
 import { liveDropRoutes } from '../dashboards/live-drop.ts';
 import { httpMetrics } from './middleware/http-metrics.ts';
+import { jsonBody } from './middleware/json-body.ts';
 import { sameOriginAdmin } from './middleware/same-origin.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
@@ -26,11 +27,14 @@ export function createApp(deps: Deps): Koa {
   app.use(errorHandler());
   app.use(sameOriginAdmin());
   app.use(bullBoard(deps)); // before the body parser: Bull Board parses its own bodies
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: '16kb', encoding: 'utf-8' }));
+  app.use(jsonBody(16 * 1024));
+  // One router holding every route: a request is matched once, not once per module.
+  const routes = new Router();
   for (const router of [healthRoutes(deps), productRoutes(deps), purchaseRoutes(deps), ticketRoutes(deps), adminRoutes(deps),
     liveDropRoutes(deps), metricsRoutes(metrics)]) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
+    routes.use(router.routes());
   }
+  app.use(routes.routes());
+  app.use(routes.allowedMethods());
   return app;
 }

@@ -1,25 +1,46 @@
-import { randomBytes } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../../shared/logger.ts';
+import { randomId } from '../../shared/random-ids.ts';
 
 /**
- * Gives each request an id (from `X-Request-Id` when sane, else new), a child logger
- * carrying it, and one access-log line. The id travels into the jobs the request causes.
+ * Gives each request an id (from `X-Request-Id` when sane, else new), a logger carrying
+ * it (`ctx.state.log`, made on first use: most requests never log), and one access-log
+ * line at debug level. The id travels into the jobs the request causes.
  */
 export function requestContext(logger: Logger) {
+  const accessLog = logger.isLevelEnabled('debug');
   return async (ctx: Context, next: Next) => {
     const incoming = ctx.get('X-Request-Id');
     // 96 random bits in 16 characters: the id is stored with every ticket and job it causes.
-    const requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomBytes(12).toString('base64url');
-    ctx.state.requestId = requestId;
-    ctx.state.log = logger.child({ requestId });
+    const requestId = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomId(12);
+    ctx.state = new RequestState(logger, requestId);
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
     try {
       await next();
     } finally {
-      const ms = performance.now() - started;
-      ctx.state.log.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      if (accessLog) {
+        const ms = performance.now() - started;
+        ctx.state.log.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      }
     }
   };
+}
+
+/** `ctx.state` of a request: its id, and its logger once something logs. */
+class RequestState {
+  [key: string]: unknown;
+  readonly requestId: string;
+  private readonly root: Logger;
+  private child?: Logger;
+
+  constructor(root: Logger, requestId: string) {
+    this.root = root;
+    this.requestId = requestId;
+  }
+
+  get log(): Logger {
+    this.child ??= this.root.child({ requestId: this.requestId });
+    return this.child;
+  }
 }

@@ -1,28 +1,14 @@
-import { randomFillSync } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Orm } from '../db/orm.ts';
 import { OrderSchema, type Order } from '../db/entities/order.entity.ts';
 import { notFound } from '../errors.ts';
 import type { Keys } from '../redis/keys.ts';
+import { randomId } from '../random-ids.ts';
 import { TERMINAL_STATUSES } from './product-state.ts';
-
-/**
- * Random bytes for ticket ids, drawn from the OS 4 KB at a time (as `randomUUID` does):
- * one `randomBytes(12)` per purchase cost the API 4-6 µs, most of it the system call.
- */
-const ID_BYTES = 12;
-const idPool = Buffer.alloc(ID_BYTES * 341);
-let idPoolOffset = idPool.length;
 
 /** A ticket id names its product (`<productId>-<random>`) so one key lookup finds it. */
 export function newTicketId(productId: number): string {
-  if (idPoolOffset === idPool.length) {
-    randomFillSync(idPool);
-    idPoolOffset = 0;
-  }
-  const random = idPool.toString('base64url', idPoolOffset, idPoolOffset + ID_BYTES);
-  idPoolOffset += ID_BYTES;
-  return `${productId}-${random}`;
+  return `${productId}-${randomId(12)}`;
 }
 
 export function productOfTicket(ticketId: string): number | null {

@@ -1,0 +1,19 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * Random ids from bytes drawn from the OS 4 KB at a time (as `randomUUID` does): one
+ * `randomBytes(12)` per request cost the API 4-6 µs, most of it the system call.
+ */
+const pool = Buffer.alloc(4092);
+let offset = pool.length;
+
+/** `bytes` random bytes as base64url (12 bytes: 16 characters, 96 bits). */
+export function randomId(bytes = 12): string {
+  if (offset + bytes > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  const id = pool.toString('base64url', offset, offset + bytes);
+  offset += bytes;
+  return id;
+}
