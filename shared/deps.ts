@@ -40,11 +40,12 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
   const payments = createPaymentProvider(config, redis, keys);
   const orders = new PendingOrders(orm);
-  return { config, logger, redis, keys, scripts, queues, admissions: new AdmissionBatches(queues), orm, catalog, orders, payments };
+  return { config, logger, redis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
 }
 
-/** Closes in dependency order: queues, then MySQL, then Redis. */
+/** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */
 export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.admissions.flush();
   await deps.queues.close();
   await deps.orm.close();
   await deps.redis.quit().catch(() => deps.redis.disconnect());

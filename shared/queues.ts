@@ -22,10 +22,11 @@ export const paymentQueueName = (type: ProductType) => (type === 'reserve' ? PAY
 export type TicketJob = { ticketId: string; requestId?: string };
 /**
  * An admission job carries a batch of one product's tickets, in admission order (see
- * AdmissionBatches); each ticket keeps its own request id.
+ * AdmissionBatches); each ticket keeps its own request id. An expiry job carries the
+ * holds made together.
  */
-export type AdmissionJob = { tickets: string[] };
-export type AnyJob = TicketJob | AdmissionJob;
+export type TicketsJob = { tickets: string[] };
+export type AnyJob = TicketJob | TicketsJob;
 
 const retried = (attempts: number): JobsOptions => ({
   attempts,
@@ -47,8 +48,10 @@ export const jobOptions = {
     jobId,
   }),
   payment: (ticketId: string, attempts: number): JobsOptions => ({ ...retried(attempts), jobId: `pay-${ticketId}` }),
+  /** One per group of holds made together, named after its first ticket. */
   expiry: (ticketId: string, delayMs: number): JobsOptions => ({
     ...retried(15),
+    removeOnComplete: true,
     jobId: `exp-${ticketId}`,
     delay: Math.max(0, delayMs),
   }),

@@ -1,7 +1,7 @@
 import type { Deps } from '../shared/deps.ts';
 import type { Product } from '../shared/db/entities/product.entity.ts';
-import { EXPIRY_QUEUE, admissionQueueName, jobOptions } from '../shared/queues.ts';
-import { sweepSoldOut } from '../shared/domain/fulfilment.ts';
+import { admissionQueueName, jobOptions } from '../shared/queues.ts';
+import { processExpiries, sweepSoldOut } from '../shared/domain/fulfilment.ts';
 
 /** How late a hold may be before the janitor expires it itself. */
 const HOLD_GRACE_MS = 5_000;
@@ -17,12 +17,11 @@ export async function sweepProduct(deps: Deps, product: Product): Promise<void> 
   const { redis, keys, queues } = deps;
   const k = keys.product(product.id);
   const now = Date.now();
+  // A hold well past its deadline lost its expiry job (or the job keeps failing): expire it here.
   const overdue = await redis.zrangebyscore(k.holds, '-inf', String(now - HOLD_GRACE_MS), 'LIMIT', 0, 200);
-  const expiry = queues.get(EXPIRY_QUEUE);
-  for (const ticketId of overdue) {
-    const job = await expiry.getJob(`exp-${ticketId}`);
-    if (!job) await expiry.add('expire', { ticketId }, jobOptions.expiry(ticketId, 0));
-    else if (await job.isFailed()) await job.retry();
+  if (overdue.length) {
+    deps.logger.warn({ holds: overdue.length }, 'holds past their deadline; expiring them');
+    await processExpiries(deps, overdue);
   }
   await sweepSoldOut(deps, product);
   const oldest = await redis.zrange(k.queued, '0', '19');

@@ -1,14 +1,14 @@
 import { Worker, type Job } from 'bullmq';
 import { loadConfigOrExit, type Config } from '../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../shared/deps.ts';
-import { processAdmissions, processExpiry, processPayment } from '../shared/domain/fulfilment.ts';
+import { processAdmissions, processExpiries, processPayment } from '../shared/domain/fulfilment.ts';
 import {
   EXPIRY_QUEUE,
   GENERAL_PAYMENT_QUEUE,
   GENERAL_QUEUE,
   PAYMENT_QUEUE,
   reserveQueueName,
-  type AdmissionJob,
+  type TicketsJob,
   type AnyJob,
   type TicketJob,
 } from '../shared/queues.ts';
@@ -48,7 +48,7 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
    * queue waits (every worker of it) until there are.
    */
   const admissionStep: Processor = async (job, queue) => {
-    const out = await runJob(jobDeps, metrics, queue, job, (d) => processAdmissions(d, (job.data as AdmissionJob).tickets),
+    const out = await runJob(jobDeps, metrics, queue, job, (d) => processAdmissions(d, (job.data as TicketsJob).tickets),
       (o) => o.handled);
     if (out.rest.length === 0) return out.handled.length;
     await job.updateData({ tickets: out.rest });
@@ -81,7 +81,12 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   start(GENERAL_QUEUE, admissionStep, config.GENERAL_CONCURRENCY);
   start(PAYMENT_QUEUE, ticketStep(processPayment), config.PAYMENT_CONCURRENCY);
   start(GENERAL_PAYMENT_QUEUE, ticketStep(processPayment), Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4)));
-  start(EXPIRY_QUEUE, ticketStep(processExpiry), config.STOCK_CONCURRENCY);
+  // Expiry: a group of holds made together per job; each ticket's outcome is counted.
+  start(EXPIRY_QUEUE, (job, queue) => {
+    const tickets = (job.data as TicketsJob).tickets;
+    return runJob(jobDeps, metrics, queue, job, (d) => processExpiries(d, tickets),
+      (outcomes) => outcomes.map((outcome, i) => ({ outcome, ticketId: tickets[i] })));
+  }, config.STOCK_CONCURRENCY);
   // Each payment queue is held to the provider's rate limit.
   await Promise.all([PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE].map((q) =>
     deps.queues.get(q).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000)));

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import type { Logger } from '../logger.ts';
+import { randomId } from '../random-ids.ts';
 import { jobOptions, type Queues } from '../queues.ts';
 
 /** Most tickets one admission job carries. */
@@ -12,10 +13,6 @@ type Batch = {
   inFlight: number;
   tickets: string[];
   closed: boolean;
-  /** Settles once the batch's job is in the queue (or failed to get there). */
-  queued: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 };
 
 /**
@@ -25,17 +22,23 @@ type Batch = {
  * lone buyer's job leaves at once, a rush's carry up to MAX_BATCH tickets each).
  *
  * A ticket joins its batch before the admit script runs, so the script stores the job id
- * in the ticket: the janitor can then tell a ticket whose job never made it to the queue
- * (the process died in between) and add one. The buyer's 202 waits for the job add.
+ * in the ticket. The ticket is the record: once the admit script has written it, it is
+ * in the product's queue (and Redis's AOF), and the buyer gets the 202 without waiting for
+ * the job add, the trigger that makes a stock worker look at it. A job that never makes
+ * it (the process died in between, or Redis refused the add) is found by the janitor
+ * through the id on its tickets and added again.
  */
 export class AdmissionBatches {
   private readonly queues: Queues;
+  private readonly logger: Logger;
   private readonly open = new Map<number, Batch>();
   /** Job adds on their way, per product. */
   private readonly adding = new Map<number, number>();
+  private readonly sending = new Set<Promise<void>>();
 
-  constructor(queues: Queues) {
+  constructor(queues: Queues, logger: Logger) {
     this.queues = queues;
+    this.logger = logger;
   }
 
   /** The batch a ticket about to be admitted joins; its id goes into the ticket. */
@@ -53,18 +56,23 @@ export class AdmissionBatches {
     return batch;
   }
 
-  /**
-   * The admit script answered: `ticketId` when it created the ticket, null otherwise.
-   * For a created ticket, resolves once its job is in the queue.
-   */
-  leave(batch: Batch, ticketId: string | null): Promise<void> {
+  /** The admit script answered: `ticketId` when it created the ticket, null otherwise. */
+  leave(batch: Batch, ticketId: string | null): void {
     batch.inFlight--;
     if (ticketId) batch.tickets.push(ticketId);
     // Nothing of this product on its way to the queue: this batch goes as soon as the
     // admits already sent with it have answered. Otherwise it fills until the add returns.
     if (!batch.closed && !this.adding.get(batch.productId)) this.close(batch);
     if (batch.closed && batch.inFlight === 0) this.send(batch);
-    return ticketId ? batch.queued : Promise.resolve();
+  }
+
+  /** Sends every batch whose admits have answered and waits for all adds (shutdown, tests). */
+  async flush(): Promise<void> {
+    for (const batch of [...this.open.values()]) {
+      this.close(batch);
+      if (batch.inFlight === 0) this.send(batch);
+    }
+    while (this.sending.size) await Promise.all(this.sending);
   }
 
   private close(batch: Batch): void {
@@ -73,15 +81,16 @@ export class AdmissionBatches {
   }
 
   private send(batch: Batch): void {
-    if (batch.tickets.length === 0) {
-      batch.resolve();
-      return;
-    }
+    if (batch.tickets.length === 0) return;
     const { productId } = batch;
     this.adding.set(productId, (this.adding.get(productId) ?? 0) + 1);
-    this.queues.get(batch.queue).add('admit', { tickets: batch.tickets }, jobOptions.admission(batch.id))
-      .then(() => batch.resolve(), (err: unknown) => batch.reject(err))
+    const sent: Promise<void> = this.queues.get(batch.queue).add('admit', { tickets: batch.tickets }, jobOptions.admission(batch.id))
+      .then(() => undefined, (err: unknown) => {
+        this.logger.error({ jobId: batch.id, tickets: batch.tickets.length, err: (err as Error).message },
+          'admission job not added; the janitor adds it once its tickets are overdue');
+      })
       .finally(() => {
+        this.sending.delete(sent);
         const left = (this.adding.get(productId) ?? 1) - 1;
         if (left > 0) this.adding.set(productId, left);
         else this.adding.delete(productId);
@@ -91,18 +100,11 @@ export class AdmissionBatches {
           if (next.inFlight === 0) this.send(next);
         }
       });
+    this.sending.add(sent);
   }
 }
 
 /** Admission job ids: `b<productId>-<random>`, never mistaken for a ticket id. */
 function newBatch(productId: number, queue: string): Batch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const queued = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  queued.catch(() => {}); // every created ticket's request awaits it and sees the error
-  const id = `b${productId}-${randomBytes(9).toString('base64url')}`;
-  return { id, productId, queue, inFlight: 0, tickets: [], closed: false, queued, resolve, reject };
+  return { id: `b${productId}-${randomId(12)}`, productId, queue, inFlight: 0, tickets: [], closed: false };
 }

@@ -18,9 +18,10 @@ export type Admission = { created: boolean; ticket: TicketView };
 const IDEMPOTENCY_TTL_S = 24 * 3600;
 
 /**
- * Admits a purchase into the product's queue, or says why not. Two Redis round trips
- * for a new ticket (the admit script, then its share of a batch's job add), none once
- * the product is known to be finally sold out; MySQL only on a cold cache.
+ * Admits a purchase into the product's queue, or says why not. The buyer waits for one
+ * Redis round trip (the admit script, which records the ticket in the queue); the
+ * ticket's admission job follows in a batch (see AdmissionBatches). None once the
+ * product is known to be finally sold out; MySQL only on a cold cache.
  */
 export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission> {
   const { catalog } = deps;
@@ -33,11 +34,10 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
   try {
     reply = await runAdmit(deps, req, product, batch.id);
   } catch (err) {
-    await deps.admissions.leave(batch, null);
+    deps.admissions.leave(batch, null);
     throw err;
   }
-  const created = reply[0] === 'created' ? String(reply[1]) : null;
-  await deps.admissions.leave(batch, created);
+  deps.admissions.leave(batch, reply[0] === 'created' ? String(reply[1]) : null);
   return answer(deps, req, product.id, reply);
 }
 

@@ -65,15 +65,15 @@ async function reserveBatch(deps: Deps, product: Product, ticketIds: string[]): 
     [...keys.productScriptKeys(product.id), ...ticketIds.map((id) => keys.ticket(product.id, id))],
     [config.PAYMENT_HOLD_MS, config.TICKET_TTL_S, product.type === 'reserve' ? 1 : 0, ...ticketIds])) as ReserveReply;
   const [handled, waitMs, endedSoldOut, ...results] = reply;
-  const holds: Promise<void>[] = [];
+  const holds: Hold[] = [];
   results.forEach(([status, rid, ...rest], i) => {
     if (status !== 'reserved') return;
     // A hold made by this call comes with the ticket's fields: no read before fulfilling.
     const [user, qty, resAt] = rest;
     const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid) } : undefined;
-    holds.push(fulfil(deps, product, ticketIds[i], fresh));
+    holds.push({ ticketId: ticketIds[i], fresh });
   });
-  await Promise.all(holds);
+  await fulfilAll(deps, product, holds);
   // Only a call that ended a ticket sweeps: the jobs of tickets a sweep already ended
   // (most of a drop's queue) cost one round trip. The janitor sweeps too.
   if (endedSoldOut === 1) await sweepSoldOut(deps, product);
@@ -93,20 +93,34 @@ export async function processAdmission(deps: Deps, ticketId: string): Promise<st
 /** A hold reserve.lua just made: the ticket's fields, as fulfil would read them. */
 type FreshHold = { user: string; qty: number; resAt: number; rid: string };
 
+type Hold = { ticketId: string; fresh?: FreshHold };
+
 /**
- * Order in MySQL, then the payment job and the hold's expiry job. Idempotent. The order
- * row is committed before anything else is written, so the job that calls this never
- * completes without it; the ticket's `order` field and the two jobs then go together
- * (in this order on one connection, so Redis applies the field before a payment worker
- * can see the payment job).
+ * Hands held tickets on: each gets its order and payment job (see fulfil), and the group
+ * one expiry job, due when the last of their holds runs out. Idempotent.
  */
-export async function fulfil(deps: Deps, product: Product, ticketId: string, fresh?: FreshHold): Promise<void> {
+export async function fulfilAll(deps: Deps, product: Product, holds: Hold[]): Promise<void> {
+  const deadlines = await Promise.all(holds.map((h) => fulfil(deps, product, h.ticketId, h.fresh)));
+  const held = holds.filter((_, i) => deadlines[i] !== null).map((h) => h.ticketId);
+  if (held.length === 0) return;
+  const due = Math.max(...deadlines.map((d) => d ?? 0));
+  await deps.queues.get(EXPIRY_QUEUE).add('expire', { tickets: held }, jobOptions.expiry(held[0], due - Date.now()));
+}
+
+/**
+ * Order in MySQL, then the payment job. Idempotent. The order row is committed before
+ * anything else is written, so the job that calls this never completes without it; the
+ * ticket's `order` field and the payment job then go together (in this order on one
+ * connection, so Redis applies the field before a payment worker can see the job).
+ * Returns when the hold runs out (ms), or null when the ticket is not reserved.
+ */
+async function fulfil(deps: Deps, product: Product, ticketId: string, fresh?: FreshHold): Promise<number | null> {
   const { redis, keys, orders, queues, config } = deps;
   const key = keys.ticket(product.id, ticketId);
   const [status, user, qty, resAt, order, rid] = fresh
     ? ['reserved', fresh.user, String(fresh.qty), String(fresh.resAt), null, fresh.rid]
     : await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid');
-  if (status !== 'reserved' || !user) return;
+  if (status !== 'reserved' || !user) return null;
   const writes: Promise<unknown>[] = [];
   if (!order) {
     const quantity = Number(qty);
@@ -116,13 +130,10 @@ export async function fulfil(deps: Deps, product: Product, ticketId: string, fre
     });
     writes.push(redis.hset(key, 'order', orderId));
   }
-  const requestId = rid || undefined;
-  writes.push(
-    queues.get(paymentQueueName(product.type)).add('pay', { ticketId, requestId }, jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS)),
-    queues.get(EXPIRY_QUEUE).add('expire', { ticketId, requestId },
-      jobOptions.expiry(ticketId, Number(resAt) + config.PAYMENT_HOLD_MS - Date.now())),
-  );
+  writes.push(queues.get(paymentQueueName(product.type))
+    .add('pay', { ticketId, requestId: rid || undefined }, jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS)));
   await Promise.all(writes);
+  return Number(resAt) + config.PAYMENT_HOLD_MS;
 }
 
 /**
@@ -145,11 +156,11 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
     await syncOrder(deps, ticketId, t.status);
     // A retry after a settle that handed units on: the tickets that got them need their jobs.
     const promoted = t.status === 'paid' ? (t.promoted ?? '').split(',').filter(Boolean) : [];
-    for (const id of promoted) await fulfil(deps, product, id);
+    await fulfilAll(deps, product, promoted.map((id) => ({ ticketId: id })));
     return t.status;
   }
   if (!t.order) {
-    await fulfil(deps, product, ticketId);
+    await fulfilAll(deps, product, [{ ticketId }]);
     t.order = (await redis.hget(key, 'order')) ?? '';
   }
   const amountMinor = Number(t.qty) * product.priceMinor;
@@ -158,7 +169,6 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   if (result.outcome === 'declined') {
     await recordPayment(orm, { ...record, status: 'declined', declineReason: result.reason });
     await release(deps, product, ticketId, 'payment_failed', result.reason);
-    await dropExpiry(deps, ticketId);
     throw new UnrecoverableError(`payment declined: ${result.reason}`);
   }
   await recordPayment(orm, { ...record, status: 'succeeded', providerReference: result.reference });
@@ -167,9 +177,8 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
     [ticketId, s.prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, number, string[]];
   if (status === 'paid') {
     await settleOrder(orm, ticketId, 'paid');
-    for (const id of promoted) await fulfil(deps, product, id);
+    await fulfilAll(deps, product, promoted.map((id) => ({ ticketId: id })));
     if (remaining > 0) await sweepSoldOut(deps, product);
-    await dropExpiry(deps, ticketId);
     return 'paid';
   }
   // The hold ended before the provider answered: the late charge must not stand.
@@ -181,19 +190,33 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
 }
 
 /**
- * A settled ticket's hold needs no expiry any more: its delayed job would only wake up
- * to do nothing, and until then it costs Redis about 750 bytes. Best effort: a job
- * that is running or already gone is left to finish as the no-op it is.
+ * The expiry step for a group of holds made together: each hold that ran out returns its
+ * units (a no-op for a ticket paid or released since, the usual case). A hold that is not
+ * due yet (given again since the job was scheduled) gets a job of its own.
  */
-async function dropExpiry(deps: Deps, ticketId: string): Promise<void> {
-  await deps.queues.get(EXPIRY_QUEUE).remove(`exp-${ticketId}`).catch(() => 0);
+export async function processExpiries(deps: Deps, ticketIds: string[]): Promise<string[]> {
+  const outcomes: string[] = [];
+  for (const ticketId of ticketIds) {
+    const product = await productOf(deps, ticketId);
+    if (!product) {
+      outcomes.push('missing');
+      continue;
+    }
+    const deadline = await deps.redis.zscore(deps.keys.product(product.id).holds, ticketId);
+    if (deadline !== null && Number(deadline) > Date.now()) {
+      await deps.queues.get(EXPIRY_QUEUE).add('expire', { tickets: [ticketId] },
+        jobOptions.expiry(`${ticketId}-${deadline}`, Number(deadline) - Date.now()));
+      outcomes.push('not_due');
+      continue;
+    }
+    outcomes.push(await release(deps, product, ticketId, 'expired', 'hold_expired'));
+  }
+  return outcomes;
 }
 
-/** The expiry step: a hold that ran out returns its units (no-op once paid or released). */
+/** The expiry step for one ticket's hold; its status after it. */
 export async function processExpiry(deps: Deps, ticketId: string): Promise<string> {
-  const product = await productOf(deps, ticketId);
-  if (!product) return 'missing';
-  return release(deps, product, ticketId, 'expired', 'hold_expired');
+  return (await processExpiries(deps, [ticketId]))[0];
 }
 
 /** Ends a reserved ticket, returns its units exactly once and hands them on. */
@@ -204,7 +227,7 @@ async function release(deps: Deps, product: Product, ticketId: string, status: '
     [ticketId, s.prefix, status, reason, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, string[], number];
   if (outcome === 'released') {
     await syncOrder(deps, ticketId, status);
-    for (const id of promoted) await fulfil(deps, product, id);
+    await fulfilAll(deps, product, promoted.map((id) => ({ ticketId: id })));
     if (remaining > 0) await sweepSoldOut(deps, product);
     return status;
   }

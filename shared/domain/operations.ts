@@ -2,7 +2,7 @@ import type { Deps } from '../deps.ts';
 import { ProductSchema, type Product, type ProductType } from '../db/entities/product.entity.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { admissionQueueName, reserveQueueName } from '../queues.ts';
-import { fulfil, sweepSoldOut } from './fulfilment.ts';
+import { fulfilAll, sweepSoldOut } from './fulfilment.ts';
 import { productView } from './product-state.ts';
 
 export type NewProduct = {
@@ -72,7 +72,7 @@ export async function updateProduct(deps: Deps, id: number, patch: ProductPatch)
   if (patch.perUserLimit !== undefined) row.perUserLimit = patch.perUserLimit;
   await em.flush();
   catalog.remember(row);
-  for (const ticketId of promoted as string[]) await fulfil(deps, row, ticketId);
+  await fulfilAll(deps, row, (promoted as string[]).map((ticketId) => ({ ticketId })));
   if (remaining > 0) await sweepSoldOut(deps, row);
   return view(deps, row);
 }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, stats } from '../setup/buyers.ts';
 import { MAX_BATCH } from '../../shared/domain/admission-batches.ts';
-import { reserveQueueName, type AdmissionJob } from '../../shared/queues.ts';
+import { reserveQueueName, type TicketsJob } from '../../shared/queues.ts';
 import { sweepProduct } from '../../workers/janitor.ts';
 
 let ctx: TestContext;
@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 const jobsOf = async (productId: number) =>
-  (await ctx.deps.queues.get(reserveQueueName(productId)).getJobs(['waiting', 'prioritized'])) as Job<AdmissionJob>[];
+  (await ctx.deps.queues.get(reserveQueueName(productId)).getJobs(['waiting', 'prioritized'])) as Job<TicketsJob>[];
 
 describe('admission jobs carry batches of tickets', () => {
   it('puts a rush into few jobs, every ticket in exactly one, named on the ticket', async () => {
@@ -23,6 +23,7 @@ describe('admission jobs carry batches of tickets', () => {
     const answers = await buyAll(ctx, drop.id, Array.from({ length: 250 }, (_, i) => ({ userId: `r-${i}` })), 250);
     expect(answers.filter((a) => a.status !== 202)).toEqual([]);
 
+    await ctx.deps.admissions.flush(); // the 202s do not wait for the job adds
     const jobs = await jobsOf(drop.id);
     expect(jobs.length).toBeLessThan(250);
     expect(Math.max(...jobs.map((j) => j.data.tickets.length))).toBeLessThanOrEqual(MAX_BATCH);
@@ -38,10 +39,12 @@ describe('admission jobs carry batches of tickets', () => {
   it('sends a lone buyer\'s job at once, and the janitor re-adds the job of tickets whose job was lost', async () => {
     const drop = await createDrop(ctx, 5);
     const [first] = await buyAll(ctx, drop.id, [{ userId: 'lone' }]);
+    await eventually('the lone job', async () => (await jobsOf(drop.id)).length > 0, 5000);
     expect((await jobsOf(drop.id)).map((j) => j.data.tickets)).toEqual([[first.ticketId]]);
 
     // The API died between the admit script and the job add: the tickets exist, their job does not.
     const more = await buyAll(ctx, drop.id, [{ userId: 'l-1' }, { userId: 'l-2' }]);
+    await ctx.deps.admissions.flush();
     const queue = ctx.deps.queues.get(reserveQueueName(drop.id));
     await queue.obliterate({ force: true });
     const lost = [first, ...more].map((b) => b.ticketId!);
