@@ -8,6 +8,7 @@ import { liveDropRoutes } from '../dashboards/live-drop.ts';
 import { httpMetrics } from './middleware/http-metrics.ts';
 import { jsonBody } from './middleware/json-body.ts';
 import { sameOriginAdmin } from './middleware/same-origin.ts';
+import { dropLane } from './middleware/drop-lane.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
@@ -25,6 +26,7 @@ export function createApp(deps: Deps): Koa {
   app.use(requestContext(deps.logger));
   app.use(httpMetrics(metrics));
   app.use(errorHandler());
+  app.use(dropLane(deps.catalog, deps.config.API_DROP_CONCURRENCY));
   app.use(sameOriginAdmin());
   app.use(bullBoard(deps)); // before the body parser: Bull Board parses its own bodies
   app.use(jsonBody(16 * 1024));

@@ -36,6 +36,8 @@ const schema = z
     USER_RATE_LIMIT_PER_SEC: int(10, 1),
     /** Queued tickets per product before `503 busy`. */
     MAX_QUEUED_PER_PRODUCT: int(1_000_000, 1),
+    /** Drop requests (reserve purchases, their ticket reads) one API process works on at once. */
+    API_DROP_CONCURRENCY: int(16, 1),
     /** How long a terminal ticket stays readable in Redis. */
     TICKET_TTL_S: int(86_400, 60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

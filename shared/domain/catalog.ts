@@ -52,6 +52,11 @@ export class Catalog {
     return product;
   }
 
+  /** The type of a product this process knows, without waiting (undefined when unknown). */
+  typeOf(id: number): Product['type'] | undefined {
+    return this.cache.get(id)?.product?.type;
+  }
+
   async get(id: number): Promise<Product> {
     const product = await this.find(id);
     if (!product) throw notFound('Product');
