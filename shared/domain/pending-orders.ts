@@ -1,10 +1,6 @@
 import type { Orm } from '../db/orm.ts';
+import { Batcher, type BatchOutcome } from '../db/batcher.ts';
 import type { NewOrder } from './orders.ts';
-
-/** Rows per insert; far above what one event-loop turn of the stock worker produces. */
-const MAX_BATCH = 200;
-
-type Waiter = { order: NewOrder; resolve: (id: number) => void; reject: (err: Error) => void };
 
 /**
  * Creates pending orders in batches: the orders that concurrent stock-worker jobs ask
@@ -18,40 +14,19 @@ type Waiter = { order: NewOrder; resolve: (id: number) => void; reject: (err: Er
  */
 export class PendingOrders {
   private readonly orm: Orm;
-  private queue: Waiter[] = [];
-  private scheduled = false;
+  private readonly batcher: Batcher<NewOrder, number>;
 
   constructor(orm: Orm) {
     this.orm = orm;
+    this.batcher = new Batcher((orders) => this.write(orders));
   }
 
   /** The id of the ticket's pending order, created if it does not exist yet. */
   ensure(order: NewOrder): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ order, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.batcher.add(order);
   }
 
-  private flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_BATCH);
-      this.write(batch.map((w) => w.order)).then(
-        (ids) => batch.forEach((w) => {
-          const id = ids.get(w.order.ticketId);
-          if (id === undefined) w.reject(new Error(`order of ticket ${w.order.ticketId} missing after insert`));
-          else w.resolve(id);
-        }),
-        (err: Error) => batch.forEach((w) => w.reject(err)),
-      );
-    }
-  }
-
-  private async write(orders: NewOrder[]): Promise<Map<string, number>> {
+  private async write(orders: NewOrder[]): Promise<BatchOutcome<number>[]> {
     const connection = this.orm.em.getConnection();
     const now = new Date();
     const rows = orders.map(() => `(?, ?, ?, ?, ?, ?, 'pending', ?, ?)`).join(', ');
@@ -65,6 +40,7 @@ export class PendingOrders {
       `select id, ticket_id from orders where ticket_id in (${orders.map(() => '?').join(', ')})`,
       orders.map((o) => o.ticketId),
     );
-    return new Map(found.map((r) => [r.ticket_id, Number(r.id)]));
+    const ids = new Map(found.map((r) => [r.ticket_id, Number(r.id)]));
+    return orders.map((o) => ids.get(o.ticketId) ?? new Error(`order of ticket ${o.ticketId} missing after insert`));
   }
 }
