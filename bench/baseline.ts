@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import type { RushResult } from './loadgen.ts';
 import { CpuMeter, nextMessage, onProgress, peakRss, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
-import { usedMemory } from './sampler.ts';
+import { jobFootprint, usedMemory } from './sampler.ts';
 import type { Settings } from './settings.ts';
 import { line } from './settings.ts';
 
@@ -10,8 +10,10 @@ export type BaselineResult = {
   admission: RushResult;
   /** No-op jobs drained, and how long from the first request to the last completion. */
   drain: { jobs: number; seconds: number; perSecond: number };
-  /** Redis memory per waiting job at the deepest point of the queue (bytes). */
+  /** Bytes of a waiting job's hash and wait-list entry at the deepest point of the queue. */
   redisBytesPerWaitingJob: number;
+  /** How much the whole instance grew per waiting job at that point. */
+  redisGrowthPerWaitingJob: number;
   peakRss: { api: number; worker: number };
   /** Cores busy per process from the first request until the last job completed. */
   cpu: Record<string, number>;
@@ -46,10 +48,15 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     const memBefore = await usedMemory(redis);
     let peakWaiting = 0;
     let peakBytes = 0;
+    let footprint = 0;
+    const waitList = `${s.basePrefix}:${QUEUE}:wait`;
     const startAt = Date.now() + 100;
     const sampler = setInterval(() => {
-      void Promise.all([usedMemory(redis), redis.llen(`${s.basePrefix}:${QUEUE}:wait`)]).then(([mem, waiting]) => {
-        if (waiting > peakWaiting) [peakWaiting, peakBytes] = [waiting, mem - memBefore];
+      void Promise.all([usedMemory(redis), redis.llen(waitList)]).then(async ([mem, waiting]) => {
+        if (waiting <= peakWaiting) return;
+        const measure = waiting > 1.1 * peakWaiting;
+        [peakWaiting, peakBytes] = [waiting, mem - memBefore];
+        if (measure) footprint = (await jobFootprint(redis, waitList, `${s.basePrefix}:${QUEUE}:`)) || footprint;
       });
     }, 100);
     const progress = setInterval(() => {
@@ -74,7 +81,8 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     return {
       admission,
       drain: { jobs: completed, seconds, perSecond: completed / seconds },
-      redisBytesPerWaitingJob: peakWaiting ? peakBytes / peakWaiting : 0,
+      redisBytesPerWaitingJob: footprint,
+      redisGrowthPerWaitingJob: peakWaiting ? peakBytes / peakWaiting : 0,
       peakRss: { api: peakRss(api.pid), worker: peakRss(worker.pid) },
       cpu: cores,
     };

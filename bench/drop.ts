@@ -7,7 +7,7 @@ import { reserveQueueName } from '../shared/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes, type Probe } from './prober.ts';
 import { CpuMeter, nextMessage, onProgress, peakRss, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
-import { DropSampler, pendingJobs, type Sample } from './sampler.ts';
+import { DropSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
 import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
 import type { Latency } from './stats.ts';
 
@@ -24,7 +24,11 @@ export type DropResult = {
   settledPerSecond: number;
   general: { idle: Latency; drop: Latency; failures: number };
   peak: Sample;
+  /** Bytes of the structures one waiting ticket lives in (see ticketFootprint). */
   redisBytesPerWaitingTicket: number;
+  footprint: Footprint | null;
+  /** How much the whole instance grew per waiting ticket at the peak (paid tickets, payment jobs and all). */
+  redisGrowthPerWaitingTicket: number;
   peakRss: { api: number; workers: number };
   /** Cores busy per process during the rush, and from its end until settled. */
   cpu: { rush: Record<string, number>; settle: Record<string, number> };
@@ -79,7 +83,7 @@ async function drop(
   let probes: Probe[] = [];
   line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
-  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${s.prefix}:${queue.name}:wait`);
+  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${s.prefix}:${queue.name}:wait`, `${s.prefix}:${queue.name}:`);
   await sleep(opensAt - 150 - Date.now());
   const memBefore = (await sampler.sample()).usedMemory;
   sampler.peak = null;
@@ -144,7 +148,9 @@ async function drop(
     settledPerSecond: admission.sent / settledSeconds,
     general: summarizeProbes(probes, { idle: [idleFrom, opensAt], drop: [opensAt, allTerminalAt] }),
     peak,
-    redisBytesPerWaitingTicket: peak.queued ? (peak.usedMemory - memBefore) / peak.queued : 0,
+    redisBytesPerWaitingTicket: sampler.footprint?.total ?? 0,
+    footprint: sampler.footprint,
+    redisGrowthPerWaitingTicket: peak.queued ? (peak.usedMemory - memBefore) / peak.queued : 0,
     peakRss: { api: peakRss(pids.api), workers: peakRss(pids.workers) },
     cpu,
     stats,

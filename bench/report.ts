@@ -46,8 +46,9 @@ export function rows(d: DropResult, b: BaselineResult | null): Row[] {
       ratio: ratio(cpu.drop / cpu.baseline), target: '' },
     { metric: 'peak RSS: API / workers', drop: `${MB(d.peakRss.api)} / ${MB(d.peakRss.workers)}`,
       baseline: b ? `${MB(b.peakRss.api)} / ${MB(b.peakRss.worker)}` : '-', ratio: '', target: '' },
-    { metric: 'Redis memory per waiting ticket', drop: `${n0(d.redisBytesPerWaitingTicket)} B (${n0(d.peak.queued)} waiting)`,
-      baseline: b ? `${n0(b.redisBytesPerWaitingJob)} B per bare job` : '-', ratio: '', target: '< 1024 B', met: d.redisBytesPerWaitingTicket < 1024 },
+    { metric: 'Redis memory per waiting ticket', drop: `${n0(d.redisBytesPerWaitingTicket)} B (${n0(d.footprint?.waiting ?? 0)} waiting)`,
+      baseline: b ? `${n0(b.redisBytesPerWaitingJob)} B per bare job` : '-', ratio: '', target: '< 1024 B',
+      met: d.redisBytesPerWaitingTicket > 0 && d.redisBytesPerWaitingTicket < 1024 },
   ];
 }
 
@@ -68,7 +69,11 @@ export function markdown(s: Settings, m: Machine, d: DropResult, b: BaselineResu
       `Every ticket terminal after ${round(d.allTerminalSeconds, 2)} s, admission queue empty after ${round(d.settledSeconds, 2)} s.`,
     '',
     `Redis at the peak: ${n0(d.peak.queued)} tickets waiting (${n0(d.peak.parked)} parked after their admission job, ` +
-      `${n0(d.peak.jobsWaiting)} admission jobs not yet picked up), ${MB(d.peak.usedMemory)} in use.`,
+      `${n0(d.peak.jobsWaiting)} admission jobs not yet picked up), ${MB(d.peak.usedMemory)} in use.` +
+      (d.footprint ? ` A waiting ticket: hash ${n0(d.footprint.ticket)} B, queued and parked sets ${n0(d.footprint.queues)} B, ` +
+        `live map ${n0(d.footprint.live)} B, admission jobs ${n0(d.footprint.job)} B (MEMORY USAGE).` : '') +
+      ` The whole instance grew by ${n0(d.redisGrowthPerWaitingTicket)} B per waiting ticket (paid tickets, payment jobs and ` +
+      `event streams included)${b ? `; the baseline's by ${n0(b.redisGrowthPerWaitingJob)} B per waiting job` : ''}.`,
     '',
     `Cores busy during the rush: ${cores(d.cpu.rush)}; after it, until settled: ${cores(d.cpu.settle)}` +
       (b ? `; baseline (rush and drain): ${cores(b.cpu)}.` : '.'),

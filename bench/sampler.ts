@@ -28,6 +28,48 @@ export async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 }
 
+/** What one waiting ticket costs Redis, structure by structure (bytes, MEMORY USAGE). */
+export type Footprint = { ticket: number; queues: number; live: number; job: number; total: number; waiting: number };
+
+const usage = async (redis: Redis, key: string): Promise<number> => Number((await redis.memory('USAGE', key)) ?? 0);
+const average = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/**
+ * Measured on the structures a waiting ticket lives in, not on the whole instance (which
+ * also holds the drop's paid tickets, payment jobs and event streams at that moment): a
+ * sample of waiting tickets' hashes, each ticket's share of the queued and parked sets
+ * and of the live map, and its share of the admission jobs not picked up yet.
+ */
+export async function ticketFootprint(redis: Redis, keys: { queued: string; waiting: string; live: string; ticketPrefix: string },
+  jobsWaitList: string, jobPrefix: string): Promise<Footprint | null> {
+  const waiting = await redis.zcard(keys.queued);
+  if (waiting === 0) return null;
+  const sample = (await redis.zrandmember(keys.queued, 20)) as unknown as string[];
+  const tickets = await Promise.all(sample.map((id) => usage(redis, keys.ticketPrefix + id)));
+  const [queued, parked, live, liveCount] = await Promise.all([
+    usage(redis, keys.queued), usage(redis, keys.waiting), usage(redis, keys.live), redis.hlen(keys.live),
+  ]);
+  const jobIds = await redis.lrange(jobsWaitList, 0, 9);
+  const jobBytes = await Promise.all(jobIds.map((id) => usage(redis, jobPrefix + id)));
+  const jobsWaiting = await redis.llen(jobsWaitList);
+  const ticket = average(tickets);
+  const queues = (queued + parked) / waiting;
+  const liveShare = liveCount ? live / liveCount : 0;
+  // The admission jobs not picked up yet, spread over the waiting tickets.
+  const job = (average(jobBytes) * jobsWaiting) / waiting;
+  return { ticket, queues, live: liveShare, job, total: ticket + queues + liveShare + job, waiting };
+}
+
+/** The same measure for a bare BullMQ job: its hash and its share of the wait list. */
+export async function jobFootprint(redis: Redis, waitList: string, jobPrefix: string): Promise<number> {
+  const ids = await redis.lrange(waitList, 0, 19);
+  if (ids.length === 0) return 0;
+  const [jobs, list, length] = await Promise.all([
+    Promise.all(ids.map((id) => usage(redis, jobPrefix + id))), usage(redis, waitList), redis.llen(waitList),
+  ]);
+  return average(jobs) + list / length;
+}
+
 export class DropSampler {
   last: Sample | null = null;
   /** The sample with the most tickets waiting (status queued). */
@@ -38,11 +80,18 @@ export class DropSampler {
   private readonly parkedKey: string;
   private readonly jobsKey: string;
 
-  constructor(redis: Redis, keys: { product: string; waiting: string }, jobsWaitList: string) {
+  /** The footprint of a waiting ticket, measured as the queue grew (at most every 10%). */
+  footprint: Footprint | null = null;
+  private readonly keys: { product: string; waiting: string; queued: string; live: string; ticketPrefix: string };
+  private readonly jobPrefix: string;
+
+  constructor(redis: Redis, keys: DropSampler['keys'], jobsWaitList: string, jobPrefix: string) {
     this.redis = redis;
+    this.keys = keys;
     this.productKey = keys.product;
     this.parkedKey = keys.waiting;
     this.jobsKey = jobsWaitList;
+    this.jobPrefix = jobPrefix;
   }
 
   async sample(): Promise<Sample> {
@@ -63,7 +112,12 @@ export class DropSampler {
       jobsWaiting: replies![3][1] as number,
     };
     this.last = s;
-    if (!this.peak || s.queued > this.peak.queued) this.peak = s;
+    if (!this.peak || s.queued > this.peak.queued) {
+      this.peak = s;
+      if (s.queued > 1.1 * (this.footprint?.waiting ?? 0)) {
+        this.footprint = (await ticketFootprint(this.redis, this.keys, this.jobsKey, this.jobPrefix)) ?? this.footprint;
+      }
+    }
     return s;
   }
 
