@@ -45,7 +45,9 @@ export class AdmissionBatches {
   join(productId: number, queue: string): Batch {
     let batch = this.open.get(productId);
     if (batch && batch.inFlight + batch.tickets.length >= MAX_BATCH) {
+      // Full: it goes as soon as its admits have answered, even with another add on its way.
       this.close(batch);
+      if (batch.inFlight === 0) this.send(batch);
       batch = undefined;
     }
     if (!batch) {

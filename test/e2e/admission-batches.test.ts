@@ -90,3 +90,21 @@ describe('admission jobs carry batches of tickets', () => {
     }
   });
 });
+
+describe('AdmissionBatches', () => {
+  it('sends a batch that filled up while another add was on its way, so no ticket waits for the janitor', async () => {
+    const name = 'batches-unit';
+    const queue = ctx.deps.queues.get(name);
+    // One turn of a rush: every admit of the turn answers before any job add returns.
+    const tickets = Array.from({ length: 2 * MAX_BATCH + 1 }, (_, i) => `t-${i}`);
+    for (const ticketId of tickets) {
+      const batch = ctx.deps.admissions.join(777, name);
+      ctx.deps.admissions.leave(batch, ticketId);
+    }
+    await ctx.deps.admissions.flush();
+    const jobs = (await queue.getJobs(['waiting'])) as Job<TicketsJob>[];
+    expect(jobs.flatMap((j) => j.data.tickets).sort()).toEqual([...tickets].sort());
+    expect(Math.max(...jobs.map((j) => j.data.tickets.length))).toBe(MAX_BATCH);
+    await queue.obliterate({ force: true });
+  });
+});
