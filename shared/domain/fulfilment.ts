@@ -214,7 +214,15 @@ export async function processExpiries(deps: Deps, ticketIds: string[]): Promise<
       outcomes.push('missing');
       continue;
     }
-    const deadline = await deps.redis.zscore(deps.keys.product(product.id).holds, ticketId);
+    const [deadline, status] = await Promise.all([
+      deps.redis.zscore(deps.keys.product(product.id).holds, ticketId),
+      deps.redis.hget(deps.keys.ticket(product.id, ticketId), 'status'),
+    ]);
+    if (status !== 'reserved') {
+      // Paid or released since (most of a group): the step that ended it synced its order.
+      outcomes.push(status ?? 'missing');
+      continue;
+    }
     if (deadline !== null && Number(deadline) > Date.now()) {
       await deps.queues.get(EXPIRY_QUEUE).add('expire', { tickets: [ticketId] },
         jobOptions.expiry(`${ticketId}-${deadline}`, Number(deadline) - Date.now()));

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
 /** Script name → number of KEYS it takes (its contract header lists them); null: any number. */
-const SCRIPTS: Record<string, number | null> = {
+const SCRIPTS = {
   admit: 9,
   reserve: null,
   settle: 7,
@@ -12,9 +12,9 @@ const SCRIPTS: Record<string, number | null> = {
   sweep: 6,
   'init-product': 6,
   'update-product': 6,
-};
+} as const satisfies Record<string, number | null>;
 
-export type ScriptName = 'admit' | 'reserve' | 'settle' | 'release' | 'sweep' | 'init-product' | 'update-product';
+export type ScriptName = keyof typeof SCRIPTS;
 
 /** Reads a script and inlines its `--- @include "name"` lines from `lua/includes/`. */
 export function loadLua(name: string): string {
@@ -41,7 +41,7 @@ export class Scripts {
   }
 
   run(name: ScriptName, keys: string[], args: (string | number)[]): Promise<Reply> {
-    const expected = SCRIPTS[name];
+    const expected: number | null = SCRIPTS[name];
     if (expected !== null && keys.length !== expected) throw new Error(`${name} takes ${expected} keys, got ${keys.length}`);
     const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<Reply>>)[
       commandName(name)
