@@ -7,9 +7,11 @@
 //
 //   k6 run k6/general-during-drop.js
 //   k6 run -e GENERAL_RATE=50 -e DURATION=120s -e UNITS=500 k6/general-during-drop.js
+//   k6 run -e BASE_URL=http://127.0.0.1:3002 -e SHOP_URL=http://127.0.0.1:3000 k6/general-during-drop.js
+//     (drop buyers on the drop pool, general buyers on the shop pool: docs/deployment.md)
 
 import exec from 'k6/execution';
-import { buy, createProduct, envNum, envStr, settleAndCheckStock, waitReady } from './lib/common.js';
+import { BASE_URL, SHOP_URL, buy, createProduct, envNum, envStr, settleAndCheckStock, waitReady } from './lib/common.js';
 import {
   DROP_TIMEOUTS,
   POLL_GRACE_S,
@@ -89,6 +91,7 @@ export const options = {
 /** @returns {Data} */
 export function setup() {
   waitReady(60);
+  if (SHOP_URL !== BASE_URL) waitReady(60, SHOP_URL);
   const runId = newRunId();
   const general = createProduct({
     name: `k6 general ${runId}`,
@@ -108,6 +111,7 @@ export function setup() {
 /** One general buyer. @param {Data} data */
 export function general(data) {
   buy({
+    baseUrl: SHOP_URL,
     productId: data.generalProductId,
     userId: `general-${data.drop.runId}-${exec.scenario.iterationInTest}`,
   });

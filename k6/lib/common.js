@@ -39,6 +39,11 @@ export function envNum(name, def) {
 }
 
 export const BASE_URL = envStr('BASE_URL', 'http://localhost:3000').replace(/\/+$/, '');
+/**
+ * Where general buyers go: the shop's API pool when general traffic has API processes
+ * of its own (docs/deployment.md), else the same API as the drop.
+ */
+export const SHOP_URL = envStr('SHOP_URL', BASE_URL).replace(/\/+$/, '');
 /** Must match the API's JWT_SECRET (its development default is "dev-secret-change-me"). */
 export const JWT_SECRET = envStr('JWT_SECRET', 'dev-secret-change-me');
 export const ADMIN_USER = envStr('ADMIN_USER', 'admin');
@@ -250,13 +255,14 @@ const READY_STATUSES = http.expectedStatuses(200, 503);
 /**
  * Wait until GET /readyz answers 200 (at most `timeoutS`).
  * @param {number} timeoutS
+ * @param {string} [baseUrl] default BASE_URL
  */
-export function waitReady(timeoutS) {
+export function waitReady(timeoutS, baseUrl = BASE_URL) {
   const deadline = Date.now() + timeoutS * 1000;
   for (;;) {
-    const res = http.get(`${BASE_URL}/readyz`, { tags: { name: 'GET /readyz' }, responseCallback: READY_STATUSES });
+    const res = http.get(`${baseUrl}/readyz`, { tags: { name: 'GET /readyz' }, responseCallback: READY_STATUSES });
     if (res.status === 200) return;
-    if (Date.now() > deadline) throw new Error(`API at ${BASE_URL} not ready after ${timeoutS}s (last status ${res.status}: ${res.error || res.body})`);
+    if (Date.now() > deadline) throw new Error(`API at ${baseUrl} not ready after ${timeoutS}s (last status ${res.status}: ${res.error || res.body})`);
     sleep(1);
   }
 }
@@ -395,15 +401,16 @@ export const POLL_NAME = 'GET /tickets/:id';
  */
 
 /**
+ * @param {string} baseUrl
  * @param {number} productId
  * @param {string} token
  * @param {string} idempotencyKey
  * @param {string} paymentMethod
  * @returns {PurchaseRequest}
  */
-function purchaseRequest(productId, token, idempotencyKey, paymentMethod) {
+function purchaseRequest(baseUrl, productId, token, idempotencyKey, paymentMethod) {
   return {
-    url: `${BASE_URL}/products/${productId}/purchases`,
+    url: `${baseUrl}/products/${productId}/purchases`,
     body: JSON.stringify({ quantity: 1, paymentMethod }),
     params: {
       headers: { ...bearerHeaders(token), 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
@@ -543,19 +550,20 @@ function doubleClick(req, deadline) {
 
 /**
  * Poll GET /tickets/:id until a terminal status or the deadline.
+ * @param {string} baseUrl
  * @param {string} ticketId
  * @param {string} token
  * @param {number} firstWaitMs
  * @param {number} deadline epoch ms
  * @returns {string | null} the terminal status, or null when lost
  */
-export function pollTicket(ticketId, token, firstWaitMs, deadline) {
+export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline) {
   const params = { headers: bearerHeaders(token), tags: { name: POLL_NAME } };
   let waitMs = firstWaitMs;
   let lastStatus = 'none';
   while (Date.now() + waitMs <= deadline) {
     sleep(Math.min(Math.max(waitMs, 20), 5000) / 1000);
-    const res = http.get(`${BASE_URL}/tickets/${encodeURIComponent(ticketId)}`, params);
+    const res = http.get(`${baseUrl}/tickets/${encodeURIComponent(ticketId)}`, params);
     count5xx(res, 'ticket');
     if (res.status === 200) {
       const t = jsonBody(res);
@@ -588,6 +596,7 @@ export function pollTicket(ticketId, token, firstWaitMs, deadline) {
  * @property {string} userId
  * @property {boolean} [doubleClick] click twice at once with the same Idempotency-Key
  * @property {string} [paymentMethod] default pm_card_ok
+ * @property {string} [baseUrl] the API to buy from: default BASE_URL
  */
 
 /**
@@ -599,7 +608,8 @@ export function pollTicket(ticketId, token, firstWaitMs, deadline) {
 export function buy(o) {
   const started = Date.now();
   const token = buyerToken(o.userId);
-  const req = purchaseRequest(o.productId, token, `${o.userId}-${randomId()}`, o.paymentMethod || 'pm_card_ok');
+  const baseUrl = o.baseUrl ?? BASE_URL;
+  const req = purchaseRequest(baseUrl, o.productId, token, `${o.userId}-${randomId()}`, o.paymentMethod || 'pm_card_ok');
   const admissionDeadline = started + ADMISSION_DEADLINE_S * 1000;
   const admission = o.doubleClick ? doubleClick(req, admissionDeadline) : admitWithRetry(req, admissionDeadline);
 
@@ -609,7 +619,7 @@ export function buy(o) {
   }
   if (admission.kind !== 'ticket' || admission.ticketId === undefined) return admission.kind;
 
-  const status = pollTicket(admission.ticketId, token, admission.pollAfterMs ?? DEFAULT_POLL_MS, Date.now() + POLL_DEADLINE_S * 1000);
+  const status = pollTicket(baseUrl, admission.ticketId, token, admission.pollAfterMs ?? DEFAULT_POLL_MS, Date.now() + POLL_DEADLINE_S * 1000);
   check(status, { 'ticket: reached a terminal status': (s) => s !== null });
   if (status === null) {
     metrics.ticketsLost.add(1);
