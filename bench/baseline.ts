@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import type { RushResult } from './loadgen.ts';
-import { CpuMeter, nextMessage, onProgress, peakRss, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
+import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { jobFootprint, usedMemory } from './sampler.ts';
 import type { Settings } from './settings.ts';
 import { line } from './settings.ts';
@@ -37,6 +37,7 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     await nextMessage(worker, 'ready');
     api = startNode('bench/baseline-api.ts', { args: [String(s.basePort), s.redisUrl, s.basePrefix, QUEUE], logFile: log });
     await waitHttp(s.basePort, '/healthz', api);
+    lowerPriority(api.pid, s.nice);
 
     let completed = 0;
     let lastAt = 0;

@@ -6,7 +6,7 @@ import { Keys } from '../shared/redis/keys.ts';
 import { reserveQueueName } from '../shared/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes, type Probe } from './prober.ts';
-import { CpuMeter, nextMessage, onProgress, peakRss, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
+import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { DropSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
 import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
 import type { Latency } from './stats.ts';
@@ -44,25 +44,35 @@ export type AdminStats = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The system on its own ports, database and key prefix: API and workers as two processes. */
+/**
+ * The system on its own ports, database and key prefix, deployed as docker-compose.yml
+ * deploys it: the drop's API, the shop's API (general buyers; unless --one-api) and the
+ * workers as separate processes, the drop's API at a lower CPU priority (--nice).
+ */
 export async function runDrop(s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids): Promise<DropResult> {
   const env = systemEnv(s);
   await runNode('scripts/migrate.ts', env, `${s.outDir}/migrate.log`);
   const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/workers.log` });
   const api = startNode('api/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/api.log` });
+  const shop = s.shopApi
+    ? startNode('api/main.ts', { env: { ...env, PORT: String(s.shopPort) }, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/shop-api.log` })
+    : undefined;
   const queues: Queue[] = [];
   try {
     await waitHttp(s.port, '/readyz', api);
-    return await drop(s, loadgen, redis, { ...pids, api: api.pid, workers: workers.pid }, queues);
+    if (shop) await waitHttp(s.shopPort, '/readyz', shop);
+    lowerPriority(api.pid, s.nice);
+    return await drop(s, loadgen, redis, { ...pids, api: api.pid, ...(shop ? { shop: shop.pid } : {}), workers: workers.pid }, queues);
   } finally {
     await Promise.all(queues.map((q) => q.close()));
     await stop(api);
+    await stop(shop);
     await stop(workers);
   }
 }
 
 async function drop(
-  s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids & { api?: number; workers?: number }, queues: Queue[],
+  s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids & { api?: number; shop?: number; workers?: number }, queues: Queue[],
 ): Promise<DropResult> {
   const admin = adminClient(s);
   const general = await admin('POST', '/admin/products', {
@@ -77,7 +87,7 @@ async function drop(
   queues.push(queue);
 
   const buyers = startNode('bench/general-buyers.ts', { logFile: `${s.outDir}/general-buyers.log`, ipc: true });
-  buyers.send({ type: 'start', port: s.port, productId: general.id, secret: s.jwtSecret, perSecond: s.generalRate,
+  buyers.send({ type: 'start', port: s.shopApi ? s.shopPort : s.port, productId: general.id, secret: s.jwtSecret, perSecond: s.generalRate,
     count: s.generalRate * (s.timeoutS + s.idleSeconds + 60) });
   const idleFrom = (await nextMessage<{ at: number }>(buyers, 'started')).at + 1000;
   let probes: Probe[] = [];

@@ -1,5 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Child processes of the benchmark: the system, the baselines and the load generator. */
@@ -21,6 +22,22 @@ export function startNode(
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   return child;
+}
+
+/**
+ * Lowers a running process's CPU priority to `nice` (0: leaves it). Niceness is per
+ * thread on Linux, so every thread it has now (V8's and libuv's included) is set;
+ * threads it starts later inherit it.
+ */
+export function lowerPriority(pid: number | undefined, nice: number): void {
+  if (!pid || nice <= 0) return;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch {
+      /* the thread has ended */
+    }
+  }
 }
 
 /** Runs a script to completion; rejects on a non-zero exit. */

@@ -12,6 +12,7 @@ export type Settings = {
   port: number;
   metricsPort: number;
   basePort: number;
+  shopPort: number;
   redisUrl: string;
   mysqlUrl: string;
   database: string;
@@ -30,6 +31,16 @@ export type Settings = {
   keep: boolean;
   /** Write V8 CPU profiles of the API and the workers to <outDir>/profiles. */
   profile: boolean;
+  /**
+   * General buyers on an API process of their own (the shop pool, port + 3), as
+   * docker-compose.yml deploys them; false: on the drop's API, like `npm start`.
+   */
+  shopApi: boolean;
+  /**
+   * Niceness of the drop's API (and of the bare API in the baseline), as
+   * docker-compose.yml gives the drop pool a lower CPU weight. 0: every process equal.
+   */
+  nice: number;
   timeoutS: number;
   outDir: string;
   jwtSecret: string;
@@ -60,6 +71,8 @@ const FLAGS = {
   'no-verify': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
+  'one-api': { type: 'boolean', default: false },
+  nice: { type: 'string', default: '10' },
   timeout: { type: 'string', default: '180' },
   out: { type: 'string', default: 'bench-results' },
   help: { type: 'boolean', default: false },
@@ -87,6 +100,7 @@ export function parseSettings(argv: string[]): Settings {
     port,
     metricsPort: port + 1,
     basePort: port + 2,
+    shopPort: port + 3,
     redisUrl: String(v['redis-url']),
     mysqlUrl: String(v['mysql-url']).replace(/\/+$/, ''),
     database: String(v.database),
@@ -103,6 +117,8 @@ export function parseSettings(argv: string[]): Settings {
     verify: !v['no-verify'],
     keep: Boolean(v.keep),
     profile: Boolean(v.profile),
+    shopApi: !v['one-api'],
+    nice: Math.min(int('nice', 0), 19),
     timeoutS: int('timeout'),
     outDir: String(v.out),
     jwtSecret: randomBytes(24).toString('base64url'),
