@@ -89,6 +89,20 @@ export function markdown(s: Settings, m: Machine, d: DropResult, b: BaselineResu
 }
 
 /** The table for a terminal: aligned columns, no markdown. */
+const SHORT: Record<string, string> = {
+  'admission throughput (requests/s)': 'admission',
+  'buyers settled per second': 'settled',
+  'general purchase p99: idle / during the drop': 'general p99',
+  'Redis memory per waiting ticket': 'Redis per waiting ticket',
+};
+
+/** Every target of every round, so the rounds the table does not show are not hidden. */
+export function everyRound(rounds: { index: number; drop: DropResult; baseline: BaselineResult | null }[]): string {
+  return `Every round: ${rounds.map((r) => `round ${r.index}: ${rows(r.drop, r.baseline).filter((row) => row.met !== undefined)
+    .map((row) => `${SHORT[row.metric] ?? row.metric} ${row.ratio || row.drop.replace(/ \(.*\)$/, '')}${row.met ? ' ✅' : ' ❌'}`)
+    .join(', ')}`).join('; ')}.`;
+}
+
 export function text(d: DropResult, b: BaselineResult | null): string {
   const all = [{ metric: 'metric', drop: 'drop admission', baseline: 'baseline', ratio: 'ratio', target: 'target' } as Row, ...rows(d, b)];
   const keys = ['metric', 'drop', 'baseline', 'ratio', 'target'] as const;

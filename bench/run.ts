@@ -6,7 +6,7 @@ import { runBaseline, type BaselineResult } from './baseline.ts';
 import { runDrop, type DropResult } from './drop.ts';
 import type { RushResult } from './loadgen.ts';
 import { ROOT, pidOf, startNode, stop, task, type Pids } from './processes.ts';
-import { markdown, text, type Checks, type Machine } from './report.ts';
+import { everyRound, markdown, text, type Checks, type Machine } from './report.ts';
 import { line, parseSettings, type Settings } from './settings.ts';
 import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
 
@@ -47,12 +47,13 @@ try {
   const best = rounds.reduce((a, b) => (b.noise < a.noise ? b : a));
   const { drop, baseline, checks } = best;
   const machine = await describeMachine(redis, s);
-  const md = markdown(s, machine, drop, baseline, checks, rounds.length > 1 ? `round ${best.index} of ${rounds.length}, the quietest` : '');
+  const md = markdown(s, machine, drop, baseline, checks, rounds.length > 1 ? `round ${best.index} of ${rounds.length}, the quietest` : '') +
+    (rounds.length > 1 ? `\n\n${everyRound(rounds)}` : '');
   const settings = { ...s, jwtSecret: undefined, adminPassword: undefined };
   writeFileSync(`${s.outDir}/latest.json`, `${JSON.stringify({ at: new Date().toISOString(), settings, machine, shown: best.index, drop, baseline, checks, rounds }, null, 2)}\n`);
   writeFileSync(`${s.outDir}/latest.md`, `${md}\n`);
   console.log(`\n${text(drop, baseline)}\n`);
-  console.log(md.split('\n').filter((l) => /^(Admission|Cores|Checks|Redis at)/.test(l)).join('\n'));
+  console.log(md.split('\n').filter((l) => /^(Admission|Cores|Checks|Redis at|Every round)/.test(l)).join('\n'));
   line(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)}s; results in ${s.outDir}/latest.json and latest.md`);
   const failed = rounds.flatMap((r) => Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k]) => `round ${r.index}: ${k}`));
   if (failed.length) line(`bench: CHECKS FAILED: ${failed.join('; ')}`);

@@ -67,7 +67,7 @@ const FLAGS = {
   'payment-hold': { type: 'string', default: '120000' },
   'user-rate-limit': { type: 'string', default: '10' },
   'no-baseline': { type: 'boolean', default: false },
-  rounds: { type: 'string', default: '2' },
+  rounds: { type: 'string', default: '3' },
   'no-verify': { type: 'boolean', default: false },
   keep: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
