@@ -98,7 +98,7 @@ const SHORT: Record<string, string> = {
 
 /** Every target of every round, so the rounds the table does not show are not hidden. */
 export function everyRound(rounds: { index: number; drop: DropResult; baseline: BaselineResult | null }[]): string {
-  return `Every round: ${rounds.map((r) => `round ${r.index}: ${rows(r.drop, r.baseline).filter((row) => row.met !== undefined)
+  return `Every round: ${rounds.map((r) => `round ${r.index}: ${rows(r.drop, r.baseline).filter((row) => row.met !== undefined && row.ratio !== '-')
     .map((row) => `${SHORT[row.metric] ?? row.metric} ${row.ratio || row.drop.replace(/ \(.*\)$/, '')}${row.met ? ' ✅' : ' ❌'}`)
     .join(', ')}`).join('; ')}.`;
 }
