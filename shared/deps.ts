@@ -6,7 +6,7 @@ import { Catalog } from './domain/catalog.ts';
 import { PendingOrders } from './domain/pending-orders.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Queues } from './queues.ts';
-import { createRedis, whenReady } from './redis/client.ts';
+import { createRedis, whenReady, type RedisRole } from './redis/client.ts';
 import { Keys } from './redis/keys.ts';
 import { Scripts } from './redis/scripts.ts';
 import { createPaymentProvider, type PaymentProvider } from './payments/provider.ts';
@@ -16,6 +16,12 @@ export type Deps = {
   config: Config;
   logger: Logger;
   redis: Redis;
+  /**
+   * The connection BullMQ's queues use: `redis` in workers; in the API a second one that
+   * is not auto-pipelined (see createRedis). The API awaits every write a job depends on
+   * before it adds the job, so the two connections never reorder them.
+   */
+  queueRedis: Redis;
   keys: Keys;
   scripts: Scripts;
   queues: Queues;
@@ -30,17 +36,22 @@ export type Deps = {
 
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
   const logger = createLogger(config.LOG_LEVEL, service);
-  const redis = createRedis(config.REDIS_URL, role, service);
-  redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  await whenReady(redis);
+  const connect = async (r: RedisRole, name: string) => {
+    const client = createRedis(config.REDIS_URL, r, name);
+    client.on('error', (err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'));
+    await whenReady(client);
+    return client;
+  };
+  const redis = await connect(role, service);
+  const queueRedis = role === 'producer' ? await connect('producer-queues', `${service}-queues`) : redis;
   const orm = await connectOrm(config.DATABASE_URL);
   const keys = new Keys(config.KEY_PREFIX);
   const scripts = new Scripts(redis);
-  const queues = new Queues(redis, config.KEY_PREFIX);
+  const queues = new Queues(queueRedis, config.KEY_PREFIX);
   const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
   const payments = createPaymentProvider(config, redis, keys);
   const orders = new PendingOrders(orm);
-  return { config, logger, redis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
+  return { config, logger, redis, queueRedis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
 }
 
 /** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */
@@ -48,5 +59,5 @@ export async function closeDeps(deps: Deps): Promise<void> {
   await deps.admissions.flush();
   await deps.queues.close();
   await deps.orm.close();
-  await deps.redis.quit().catch(() => deps.redis.disconnect());
+  for (const client of new Set([deps.queueRedis, deps.redis])) await client.quit().catch(() => client.disconnect());
 }

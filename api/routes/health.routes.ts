@@ -9,11 +9,12 @@ export function healthRoutes(deps: Deps) {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
-    const [redis, mysql] = await Promise.allSettled([
+    const [redis, queueRedis, mysql] = await Promise.allSettled([
       deps.redis.ping(),
+      deps.queueRedis.ping(),
       deps.orm.em.getConnection().execute('select 1'),
     ]);
-    const checks = { redis: redis.status === 'fulfilled', mysql: mysql.status === 'fulfilled' };
+    const checks = { redis: redis.status === 'fulfilled' && queueRedis.status === 'fulfilled', mysql: mysql.status === 'fulfilled' };
     if (!checks.redis || !checks.mysql) {
       throw new DomainError('unavailable', 'Not ready: a backing service does not answer.', { checks }, 1);
     }

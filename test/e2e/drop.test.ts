@@ -10,7 +10,8 @@ const EARLY = 100;
 let ctx: TestContext;
 let http: ReturnType<typeof recordingHttp>;
 beforeAll(async () => {
-  ctx = await createTestContext('e2e-drop');
+  // The API's deps as api/main.ts makes them; the workers get their own, as deployed.
+  ctx = await createTestContext('e2e-drop', {}, { role: 'producer' });
   http = recordingHttp(ctx);
   await ctx.startWorkers();
 });

@@ -33,7 +33,16 @@ export type HttpResult = { status: number; headers: Headers; body: any };
 
 export const ADMIN = { user: 'admin', password: 'test-admin-password' };
 
-export async function createTestContext(name: string, overrides: Record<string, string> = {}): Promise<TestContext> {
+/**
+ * `role`: the API's deps. `worker` (the default): one set shared with in-process workers.
+ * `producer`: as api/main.ts runs it (fail-fast, auto-pipelined, queues on a connection
+ * of their own); the workers then get deps of their own, as in a deployment.
+ */
+export async function createTestContext(
+  name: string,
+  overrides: Record<string, string> = {},
+  { role = 'worker' }: { role?: 'producer' | 'worker' } = {},
+): Promise<TestContext> {
   const id = `${name.replace(/[^a-z0-9]/gi, '_')}_${randomBytes(3).toString('hex')}`.toLowerCase();
   const env = {
     NODE_ENV: 'test',
@@ -48,7 +57,7 @@ export async function createTestContext(name: string, overrides: Record<string, 
     ...overrides,
   };
   const config = loadConfig(env);
-  const deps = await createDeps(config, `test-${name}`, 'worker');
+  const deps = await createDeps(config, `test-${name}`, role);
   await migrate(deps.orm);
   const server: Server = createApp(deps).listen(0);
   await new Promise<void>((r) => server.once('listening', r));
@@ -81,7 +90,7 @@ export async function createTestContext(name: string, overrides: Record<string, 
       return { status: res.status, headers: res.headers, body: parsed };
     },
     async startWorkers() {
-      workers ??= await startWorkers(config, deps);
+      workers ??= await startWorkers(config, role === 'worker' ? deps : undefined);
     },
     async stopWorkers() {
       await workers?.stop();
