@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath } from '../../scripts/browser.ts';
 import { ADMIN, createDrop, createTestContext, type TestContext } from '../setup/context.ts';
 
 /**
- * The operator's pages in headless Chromium (Debian's package) during a running drop:
+ * The operator's pages in headless Chromium (scripts/browser.ts finds it) during a running drop:
  * buyers arrive at a steady pace while the dashboard is watched and steered.
  */
 /** `UPDATE_SCREENSHOT=1 npm test` refreshes the README's picture; otherwise it goes to test-results/. */
@@ -69,7 +70,7 @@ beforeAll(async () => {
   await ctx.http('POST', '/admin/products', { admin: true, body: { name: 'Everyday crew socks (3-pack)', price: 14, type: 'general', stock: 5000 } });
 
   browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   context = await browser.newContext({
