@@ -1,10 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import type { RushResult } from './loadgen.ts';
-import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
+import { summarizeProbes } from './prober.ts';
+import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { jobFootprint, usedMemory } from './sampler.ts';
 import type { Settings } from './settings.ts';
 import { line } from './settings.ts';
+import type { Latency } from './stats.ts';
 
 export type BaselineResult = {
   admission: RushResult;
@@ -17,15 +19,25 @@ export type BaselineResult = {
   peakRss: { api: number; worker: number };
   /** Cores busy per process from the first request until the last job completed. */
   cpu: Record<string, number>;
+  /**
+   * General buyers on a second bare server (the bare shop) at the drop's rate: before the
+   * rush, and from its start until the last job completed.
+   */
+  general: { idle: Latency; drop: Latency; failures: number };
 };
 
 const QUEUE = 'admit';
+/** The bare shop's queue; nothing drains it (its few jobs go with the prefix). */
+const GENERAL_QUEUE = 'general';
 
 /**
  * The two baselines, run as one bare pipeline under the very load the drop gets: the
  * load generator rushes a bare Koa + `queue.add` server while a bare BullMQ worker
  * drains the no-op jobs it adds. Same machine, HTTP client, concurrency, buyer count
  * and worker concurrency as the drop; only the work per request and per job differs.
+ * General buyers, as in the drop, use a second bare server (the bare shop, at the shop
+ * API's priority) from `--idle-seconds` before the rush until the last job is done: how
+ * much the least a queue-backed API can do slows down under the same rush on this machine.
  */
 export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids): Promise<BaselineResult> {
   const log = `${s.outDir}/baseline.log`;
@@ -33,11 +45,19 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     args: [s.redisUrl, s.basePrefix, QUEUE, String(s.stockConcurrency)], logFile: log, ipc: true,
   });
   let api: ChildProcess | undefined;
+  let shop: ChildProcess | undefined;
+  let buyers: Awaited<ReturnType<typeof startGeneralBuyers>> | undefined;
   try {
     await nextMessage(worker, 'ready');
     api = startNode('bench/baseline-api.ts', { args: [String(s.basePort), s.redisUrl, s.basePrefix, QUEUE], logFile: log });
+    shop = startNode('bench/baseline-api.ts', { args: [String(s.bareShopPort), s.redisUrl, s.basePrefix, GENERAL_QUEUE], logFile: log });
     await waitHttp(s.basePort, '/healthz', api);
+    await waitHttp(s.bareShopPort, '/healthz', shop);
     lowerPriority(api.pid, s.nice);
+    buyers = await startGeneralBuyers({
+      port: s.bareShopPort, productId: 0, secret: s.jwtSecret, perSecond: s.generalRate,
+      count: s.generalRate * (s.timeoutS + s.idleSeconds + 60), logFile: `${s.outDir}/general-buyers.log`,
+    });
 
     let completed = 0;
     let lastAt = 0;
@@ -51,7 +71,8 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     let peakBytes = 0;
     let footprint = 0;
     const waitList = `${s.basePrefix}:${QUEUE}:wait`;
-    const startAt = Date.now() + 100;
+    const { idleFrom } = buyers;
+    const startAt = idleFrom + s.idleSeconds * 1000;
     const sampler = setInterval(() => {
       void Promise.all([usedMemory(redis), redis.llen(waitList)]).then(async ([mem, waiting]) => {
         if (waiting <= peakWaiting) return;
@@ -61,11 +82,15 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
       });
     }, 100);
     const progress = setInterval(() => {
+      if (Date.now() < startAt) {
+        line(`[baseline] general buyers ${s.generalRate}/s on the bare shop (idle), rush in ${((startAt - Date.now()) / 1000).toFixed(0)}s`);
+        return;
+      }
       const t = ((Date.now() - startAt) / 1000).toFixed(0).padStart(3);
       line(`[baseline ${t}s] requests ${sent}/${s.buyers} · no-op jobs done ${completed} · waiting ${peakWaiting ? 'peak ' + peakWaiting : '-'}`);
     }, 1000);
 
-    const cpu = new CpuMeter({ ...pids, api: api.pid, worker: worker.pid });
+    const cpu = new CpuMeter({ ...pids, api: api.pid, worker: worker.pid, shop: shop.pid });
     await new Promise((r) => setTimeout(r, startAt - Date.now()));
     cpu.start();
     const admission = await task<RushResult>(loadgen, {
@@ -74,6 +99,9 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     const deadline = Date.now() + s.timeoutS * 1000;
     while (completed < admission.admitted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const cores = cpu.stop();
+    const drainedAt = Date.now();
+    const probes = await buyers.stop();
+    buyers = undefined;
     clearInterval(progress);
     clearInterval(sampler);
     unsubscribe();
@@ -86,8 +114,11 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
       redisGrowthPerWaitingJob: peakWaiting ? peakBytes / peakWaiting : 0,
       peakRss: { api: peakRss(api.pid), worker: peakRss(worker.pid) },
       cpu: cores,
+      general: summarizeProbes(probes, { idle: [idleFrom, startAt], drop: [startAt, drainedAt] }),
     };
   } finally {
+    await buyers?.stop().catch(() => []);
+    await stop(shop);
     await stop(api);
     await stop(worker);
   }

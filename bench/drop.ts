@@ -5,8 +5,8 @@ import type { Redis } from 'ioredis';
 import { Keys } from '../shared/redis/keys.ts';
 import { reserveQueueName } from '../shared/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
-import { summarizeProbes, type Probe } from './prober.ts';
-import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
+import { summarizeProbes } from './prober.ts';
+import { CpuMeter, lowerPriority, onProgress, peakRss, runNode, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { DropSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
 import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
 import type { Latency } from './stats.ts';
@@ -86,11 +86,10 @@ async function drop(
   const queue = new Queue(reserveQueueName(productId), { connection: redis, prefix: s.prefix });
   queues.push(queue);
 
-  const buyers = startNode('bench/general-buyers.ts', { logFile: `${s.outDir}/general-buyers.log`, ipc: true });
-  buyers.send({ type: 'start', port: s.shopApi ? s.shopPort : s.port, productId: general.id, secret: s.jwtSecret, perSecond: s.generalRate,
-    count: s.generalRate * (s.timeoutS + s.idleSeconds + 60) });
-  const idleFrom = (await nextMessage<{ at: number }>(buyers, 'started')).at + 1000;
-  let probes: Probe[] = [];
+  const buyers = await startGeneralBuyers({
+    port: s.shopApi ? s.shopPort : s.port, productId: general.id as number, secret: s.jwtSecret, perSecond: s.generalRate,
+    count: s.generalRate * (s.timeoutS + s.idleSeconds + 60), logFile: `${s.outDir}/general-buyers.log`,
+  });
   line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
   const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${s.prefix}:${queue.name}:wait`, `${s.prefix}:${queue.name}:`);
@@ -139,11 +138,8 @@ async function drop(
   clearInterval(progress);
   sampler.stop();
   unsubscribe();
-  buyers.send({ type: 'stop' });
-  probes = (await nextMessage<{ result: Probe[] }>(buyers, 'done')).result;
+  const probes = await buyers.stop();
   writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt, probes }));
-  buyers.disconnect();
-  await stop(buyers);
   if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s (last: ${JSON.stringify(sampler.last)})`);
 
   const stats = (await admin('GET', `/admin/products/${productId}/stats`)) as unknown as AdminStats;
@@ -156,7 +152,7 @@ async function drop(
     allTerminalSeconds: (allTerminalAt - opensAt) / 1000,
     settledSeconds,
     settledPerSecond: admission.sent / settledSeconds,
-    general: summarizeProbes(probes, { idle: [idleFrom, opensAt], drop: [opensAt, allTerminalAt] }),
+    general: summarizeProbes(probes, { idle: [buyers.idleFrom, opensAt], drop: [opensAt, allTerminalAt] }),
     peak,
     redisBytesPerWaitingTicket: sampler.footprint?.total ?? 0,
     footprint: sampler.footprint,

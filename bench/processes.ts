@@ -2,6 +2,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Probe } from './prober.ts';
 
 /** Child processes of the benchmark: the system, the baselines and the load generator. */
 export const ROOT = new URL('../', import.meta.url).pathname;
@@ -104,6 +105,30 @@ export function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
+}
+
+/**
+ * General buyers (bench/general-buyers.ts, a process of their own) sending purchases of
+ * `productId` to `port` at `perSecond`, open loop, from now until `stop`, which returns
+ * every probe. `idleFrom`: a second after they started, once their connections are warm.
+ */
+export async function startGeneralBuyers(
+  opts: { port: number; productId: number; secret: string; perSecond: number; count: number; logFile: string },
+): Promise<{ idleFrom: number; stop(): Promise<Probe[]> }> {
+  const { logFile, ...start } = opts;
+  const buyers = startNode('bench/general-buyers.ts', { logFile, ipc: true });
+  buyers.send({ type: 'start', ...start });
+  const idleFrom = (await nextMessage<{ at: number }>(buyers, 'started')).at + 1000;
+  return {
+    idleFrom,
+    async stop() {
+      buyers.send({ type: 'stop' });
+      const probes = (await nextMessage<{ result: Probe[] }>(buyers, 'done')).result;
+      buyers.disconnect();
+      await stop(buyers);
+      return probes;
+    },
+  };
 }
 
 /** Sends one task to the load generator and waits for its result. */

@@ -13,6 +13,8 @@ export type Settings = {
   metricsPort: number;
   basePort: number;
   shopPort: number;
+  /** The baseline's second bare server, for its general buyers. */
+  bareShopPort: number;
   redisUrl: string;
   mysqlUrl: string;
   database: string;
@@ -106,6 +108,7 @@ export function parseSettings(argv: string[]): Settings {
     metricsPort: port + 1,
     basePort: port + 2,
     shopPort: port + 3,
+    bareShopPort: port + 4,
     redisUrl: String(v['redis-url']),
     mysqlUrl: String(v['mysql-url']).replace(/\/+$/, ''),
     database: String(v.database),
