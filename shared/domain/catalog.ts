@@ -119,6 +119,12 @@ export class Catalog {
     const rows: { status: string; user_id: string; ticket_id: string; quantity: number }[] = await orm.em
       .getConnection()
       .execute('select status, user_id, ticket_id, quantity from orders where product_id = ?', [product.id]);
+    // What operators set, read afresh: this process's cached row may predate a change made elsewhere.
+    const [operator]: { paused: number | boolean; admission_rate_per_sec: number | null }[] = await orm.em
+      .getConnection()
+      .execute('select paused, admission_rate_per_sec from products where id = ?', [product.id]);
+    const paused = Boolean(Number(operator?.paused ?? 0));
+    const rate = operator?.admission_rate_per_sec ?? config.ADMISSION_RATE_PER_SEC;
     let sold = 0;
     let reserved = 0;
     const held = new Map<string, number>();
@@ -142,9 +148,9 @@ export class Catalog {
       available: Math.max(0, product.totalStock - sold - reserved),
       reserved,
       sold,
-      paused: 0,
+      paused: paused ? 1 : 0,
       seq: 0,
-      rate: config.ADMISSION_RATE_PER_SEC,
+      rate,
       price: product.priceMinor,
       currency: product.currency,
       t_queued: 0,
@@ -157,7 +163,9 @@ export class Catalog {
     if (loaded === 1) await this.restoreHolds(product, pending);
     await redis.sadd(keys.products(), String(product.id));
     if (product.type === 'reserve') {
-      await queues.get(reserveQueueName(product.id)).setGlobalRateLimit(config.ADMISSION_RATE_PER_SEC, 1000);
+      const queue = queues.get(reserveQueueName(product.id));
+      await queue.setGlobalRateLimit(rate, 1000);
+      await (paused ? queue.pause() : queue.resume());
     }
   }
 

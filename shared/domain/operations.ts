@@ -90,6 +90,7 @@ async function loaded(deps: Deps, id: number): Promise<Product> {
  */
 export async function setPaused(deps: Deps, id: number, paused: boolean) {
   const product = await loaded(deps, id);
+  await remember(deps, id, { paused });
   await deps.redis.hset(deps.keys.product(id).product, 'paused', paused ? 1 : 0);
   if (product.type === 'reserve') {
     const queue = deps.queues.get(reserveQueueName(id));
@@ -102,9 +103,22 @@ export async function setPaused(deps: Deps, id: number, paused: boolean) {
 export async function setRate(deps: Deps, id: number, perSecond: number) {
   const product = await loaded(deps, id);
   if (product.type !== 'reserve') throw new DomainError('invalid', 'perSecond: general products are not rate limited', { field: 'perSecond' });
+  await remember(deps, id, { admissionRatePerSec: perSecond });
   await deps.queues.get(reserveQueueName(id)).setGlobalRateLimit(perSecond, 1000);
   await deps.redis.hset(deps.keys.product(id).product, 'rate', perSecond);
   return stats(deps, id);
+}
+
+/**
+ * Records an operator's setting in MySQL before Redis and the queue get it: a product
+ * rebuilt after Redis lost it reads them from there (Catalog.rebuild).
+ */
+async function remember(deps: Deps, id: number, change: Partial<Pick<Product, 'paused' | 'admissionRatePerSec'>>) {
+  const em = deps.orm.em.fork();
+  const row = await em.findOneOrFail(ProductSchema, { id });
+  Object.assign(row, change);
+  await em.flush();
+  deps.catalog.remember(row);
 }
 
 export async function stats(deps: Deps, id: number) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
+import { reserveQueueName } from '../../shared/queues.ts';
 
 describe('when Redis loses a product', () => {
   let ctx: TestContext;
@@ -59,6 +60,35 @@ describe('when Redis loses a product', () => {
     const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
     expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
     expect(held).toHaveLength(5);
+  });
+
+  it("brings a product back paused and at the rate an operator left it, queue included", async () => {
+    const drop = await createDrop(ctx, 5);
+    expect((await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 7 } })).status).toBe(200);
+    expect((await ctx.http('POST', `/admin/products/${drop.id}/pause`, { admin: true })).status).toBe(200);
+
+    // Redis forgets the product and its queue (the queue's pause and rate limit with it).
+    await dropProductKeys(drop.id);
+    const queueKeys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:${reserveQueueName(drop.id)}:*`);
+    expect(queueKeys.length).toBeGreaterThan(0);
+    await ctx.deps.redis.del(...queueKeys);
+
+    // The rebuild the next buyer triggers restores both: the door stays shut.
+    const [shut] = await buyAll(ctx, drop.id, [{ userId: 'while-paused' }]);
+    expect(shut.status).toBe(503);
+    expect(shut.body.error.code).toBe('paused');
+    expect(await stats(ctx, drop.id)).toMatchObject({ paused: true, ratePerSecond: 7 });
+    const queue = ctx.deps.queues.get(reserveQueueName(drop.id));
+    expect(await queue.isPaused()).toBe(true);
+    expect(await queue.getGlobalRateLimit()).toMatchObject({ max: 7, duration: 1000 });
+
+    // Resuming is remembered the same way.
+    expect((await ctx.http('POST', `/admin/products/${drop.id}/resume`, { admin: true })).status).toBe(200);
+    await dropProductKeys(drop.id);
+    const [open] = await buyAll(ctx, drop.id, [{ userId: 'after-resume' }]);
+    expect(open.status).toBe(202);
+    expect(await stats(ctx, drop.id)).toMatchObject({ paused: false, ratePerSecond: 7 });
+    expect(await queue.isPaused()).toBe(false);
   });
 
   it('reports drift between Redis and MySQL', async () => {

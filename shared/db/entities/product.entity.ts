@@ -18,6 +18,12 @@ export const ProductSchema = defineEntity({
     /** Units one buyer may hold; 0 means no limit. */
     perUserLimit: p.integer().default(1),
     totalStock: p.integer(),
+    /**
+     * Set by operators (pause, rate) and kept here as well as in Redis, so a rebuild
+     * after Redis lost the product does not undo them. Null rate: ADMISSION_RATE_PER_SEC.
+     */
+    paused: p.boolean().default(false),
+    admissionRatePerSec: p.integer().nullable(),
     createdAt: p.datetime().length(3).onCreate(() => new Date()),
     updatedAt: p.datetime().length(3).onCreate(() => new Date()).onUpdate(() => new Date()),
   },
