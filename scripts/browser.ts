@@ -44,11 +44,7 @@ export function chromiumPath(): string {
  * browser is found, so `npm test` needs nothing else. Anywhere else it only says what is
  * missing; the browser tests then fail with the same message, and the rest still run.
  */
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const found = findChromium();
-  if (found) {
-    process.exit(0);
-  }
+if (process.argv[1] === fileURLToPath(import.meta.url) && !findChromium()) {
   if (process.getuid?.() === 0 && executable('/usr/bin/apt-get')) {
     console.error('npm test: no Chromium for the browser tests; installing Debian\'s package (apt-get install chromium)...');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
