@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import Router from '@koa/router';
 import type { Context } from 'koa';
-import { requireAdmin } from '../api/middleware/auth.ts';
+import { newRouter } from '../api/router.ts';
 import type { Deps } from '../shared/deps.ts';
 import { LiveFeed } from './live-feed.ts';
 
@@ -11,7 +10,7 @@ export const DASHBOARD_PATH = '/admin/dashboard';
 /** The page and its assets: plain files next to this module, read once. */
 const ASSETS: Record<string, { type: string; body: string }> = Object.fromEntries(
   [
-    ['/', 'live-drop.html', 'text/html; charset=utf-8'],
+    ['', 'live-drop.html', 'text/html; charset=utf-8'],
     ['/live-drop.css', 'live-drop.css', 'text/css; charset=utf-8'],
     ['/live-drop.js', 'live-drop.js', 'text/javascript; charset=utf-8'],
   ].map(([route, file, type]) => [route, { type, body: readFileSync(new URL(file, import.meta.url), 'utf8') }]),
@@ -22,13 +21,14 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 /**
  * The live drop dashboard: a static page that listens to server-sent events (one frame a
- * second) and steers with the admin API (pause, resume, rate). Behind admin credentials.
+ * second) and steers with the admin API (pause, resume, rate). Behind the admin guard, like every `/admin` path.
  */
 export function liveDropRoutes(deps: Deps, feed = new LiveFeed(deps)) {
-  const router = new Router({ prefix: DASHBOARD_PATH });
-  router.use(requireAdmin(deps.config));
+  // Full paths, no prefix: the page is `/admin/dashboard` itself, which a prefixed router
+  // matches only with a trailing slash under strict routing.
+  const router = newRouter();
   for (const [route, asset] of Object.entries(ASSETS)) {
-    router.get(route, (ctx) => {
+    router.get(`${DASHBOARD_PATH}${route}`, (ctx) => {
       ctx.set('Content-Type', asset.type);
       ctx.set('Cache-Control', 'no-cache');
       ctx.set('Content-Security-Policy', CSP);
@@ -36,7 +36,7 @@ export function liveDropRoutes(deps: Deps, feed = new LiveFeed(deps)) {
       ctx.body = asset.body;
     });
   }
-  router.get('/events', (ctx) => streamEvents(ctx, feed));
+  router.get(`${DASHBOARD_PATH}/events`, (ctx) => streamEvents(ctx, feed));
   return router;
 }
 

@@ -38,11 +38,26 @@ const schema = z
     MAX_QUEUED_PER_PRODUCT: int(1_000_000, 1),
     /** Drop requests (reserve purchases, their ticket reads) one API process works on at once. */
     API_DROP_CONCURRENCY: int(16, 1),
+    /** Longest a drop request waits for a lane place before `503 busy`. */
+    API_LANE_WAIT_MS: int(10_000, 1),
+    /** Longest a drop request holds a lane place; also how long the lane may go without progress before `/readyz` fails. */
+    API_LANE_HOLD_MS: int(10_000, 1),
+    /** A request's head and body must arrive within this, or the server answers 408 and closes. */
+    HTTP_REQUEST_TIMEOUT_MS: int(10_000, 1),
+    /** A request's head must arrive within this. */
+    HTTP_HEADERS_TIMEOUT_MS: int(5_000, 1),
+    /** How long an idle keep-alive connection stays open. */
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1),
+    /** How long the API waits for one Redis command before answering 503. */
+    REDIS_COMMAND_TIMEOUT_MS: int(5_000, 1),
     /** How long a terminal ticket stays readable in Redis. */
     TICKET_TTL_S: int(86_400, 60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS' });
+    }
     if (env.NODE_ENV === 'production') {
       if (!env.JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
       if (!env.ADMIN_PASSWORD) ctx.addIssue({ code: 'custom', path: ['ADMIN_PASSWORD'], message: 'is required in production' });

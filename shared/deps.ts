@@ -37,7 +37,7 @@ export type Deps = {
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
   const logger = createLogger(config.LOG_LEVEL, service);
   const connect = async (r: RedisRole, name: string) => {
-    const client = createRedis(config.REDIS_URL, r, name);
+    const client = createRedis(config.REDIS_URL, r, name, config.REDIS_COMMAND_TIMEOUT_MS);
     client.on('error', (err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'));
     await whenReady(client);
     return client;

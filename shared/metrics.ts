@@ -24,8 +24,17 @@ function newRegistry(): Registry {
 
 export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 
+/** What the API's drop lane tells about itself (api/middleware/drop-lane.ts). */
+export type LaneState = {
+  readonly inFlight: number;
+  readonly queued: number;
+  oldestWaitMs(): number;
+  stalledForMs(): number;
+  readonly expired: Readonly<Record<'wait' | 'hold' | 'gone', number>>;
+};
+
 /** The API's series; `readState` is called at most once per scrape for the state gauges. */
-export function createApiMetrics(readState: () => Promise<Overview>, logger: Logger) {
+export function createApiMetrics(readState: () => Promise<Overview>, logger: Logger, lane: LaneState) {
   const registry = newRegistry();
   const registers = [registry];
   const labelNames = ['method', 'route', 'status'] as const;
@@ -41,14 +50,41 @@ export function createApiMetrics(readState: () => Promise<Overview>, logger: Log
       help: 'Time from request to response headers, by method, matched route and status.',
       labelNames, buckets: FAST_SECONDS, registers,
     }),
+    httpInFlight: new Gauge({
+      name: 'drop_http_requests_in_flight',
+      help: 'HTTP requests this API process has begun and not yet answered (a request whose client went away included, until it settles).',
+      registers,
+    }),
     purchases: new Counter({
       name: 'drop_purchase_requests_total',
-      help: 'POST /products/:id/purchases answers by outcome: created, existing, or the error code.',
+      help: 'POST /products/:id/purchases answers by outcome: created, existing, the error code, or client_gone (hung up while waiting in the drop lane).',
       labelNames: ['outcome'] as const, registers,
     }),
   };
   registerStateMetrics(registry, readState, logger);
+  registerLaneMetrics(registry, lane);
   return metrics;
+}
+
+/** The drop lane, read at scrape time: how much it holds, how long its oldest waits, what left it early. */
+function registerLaneMetrics(registry: Registry, lane: LaneState) {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({ name, help, registers, collect(this: Gauge) { this.set(value()); } });
+  gauge('drop_api_lane_in_flight', 'Drop requests holding a place in this API process\'s lane.', () => lane.inFlight);
+  gauge('drop_api_lane_queued', 'Drop requests waiting for a place in the lane.', () => lane.queued);
+  gauge('drop_api_lane_oldest_wait_seconds', 'How long the oldest waiting drop request has waited.', () => lane.oldestWaitMs() / 1000);
+  gauge('drop_api_lane_stalled_seconds', 'How long the lane has held work without a request finishing (0 when idle or moving).',
+    () => lane.stalledForMs() / 1000);
+  const left: Counter<'reason'> = new Counter({
+    name: 'drop_api_lane_left_total',
+    help: 'Drop requests that left the lane early: wait (503 busy after API_LANE_WAIT_MS), hold (place taken back after API_LANE_HOLD_MS), gone (client hung up while waiting).',
+    labelNames: ['reason'], registers,
+    collect() {
+      left.reset();
+      for (const reason of ['wait', 'hold', 'gone'] as const) left.inc({ reason }, lane.expired[reason]);
+    },
+  });
 }
 
 /** Gauges (and Redis-kept counters) filled from one {@link Overview} per scrape. */

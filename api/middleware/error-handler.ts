@@ -3,15 +3,17 @@ import type { Context, Next } from 'koa';
 import { DomainError, type ErrorCode } from '../../shared/errors.ts';
 
 /** The only table from error codes to HTTP statuses. */
-const STATUS: Record<ErrorCode, number> = {
+export const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   not_open: 409,
   sold_out: 409,
   conflict: 409,
   payload_too_large: 413,
+  unsupported_media_type: 415,
   invalid: 422,
   rate_limited: 429,
   paused: 503,
@@ -19,22 +21,28 @@ const STATUS: Record<ErrorCode, number> = {
   unavailable: 503,
 };
 
-/** Errors from Koa's own stack (body parser, routing) that carry a 4xx status. */
-const HTTP_CODES: Record<number, ErrorCode> = { 400: 'bad_request', 413: 'payload_too_large', 415: 'bad_request' };
+/** Errors from Koa's own stack and libraries (Bull Board's body parser) that carry a 4xx status. */
+const HTTP_CODES: Record<number, [ErrorCode, string]> = {
+  400: ['bad_request', 'The request is malformed.'],
+  404: ['not_found', 'No such route.'],
+  405: ['method_not_allowed', 'This method is not allowed here.'],
+  413: ['payload_too_large', 'The request body is too large.'],
+  415: ['unsupported_media_type', 'The request body must be JSON.'],
+};
 
 /** zlib/brotli errors: a request body that does not match its Content-Encoding. */
 const isBadEncoding = (err: Error) => /^(Z_|ERR__ERROR)/.test(String((err as { code?: unknown }).code ?? ''));
 
 const isBackendDown = (err: Error) =>
-  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|Pool|connect/i.test(err.message);
+  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect/i.test(err.message);
 
 /** Maps any error to the error body of DESIGN.md; registered first. */
 export function errorHandler() {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
+      if (ctx.respond === false) return; // the client went away before its turn: nobody to answer
       if (ctx.status === 404 && ctx.body === undefined) throw new DomainError('not_found', 'No such route.');
-      if (ctx.status === 405) throw new DomainError('bad_request', `${ctx.method} is not allowed here.`);
     } catch (e) {
       // isNativeError also recognises errors made in another realm (Node core's, under a VM).
       const err = e instanceof Error || types.isNativeError(e) ? (e as Error) : new Error(String(e));
@@ -56,10 +64,7 @@ export function errorHandler() {
 function toDomainError(err: Error): DomainError | null {
   if (err instanceof DomainError) return err;
   const status = (err as { status?: number }).status;
-  if (status && HTTP_CODES[status]) {
-    const message = status === 413 ? 'The request body is too large.' : 'The request body is not valid JSON.';
-    return new DomainError(HTTP_CODES[status], message);
-  }
+  if (status && HTTP_CODES[status]) return new DomainError(...HTTP_CODES[status]);
   if (isBadEncoding(err)) return new DomainError('bad_request', 'The request body does not match its Content-Encoding.');
   if (isBackendDown(err)) return new DomainError('unavailable', 'A backing service is unavailable; try again shortly.', {}, 1);
   return null;

@@ -1,14 +1,12 @@
-import Router from '@koa/router';
 import type { Deps } from '../../shared/deps.ts';
 import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/operations.ts';
 import { reconcile } from '../../shared/domain/reconcile.ts';
-import { requireAdmin } from '../middleware/auth.ts';
+import { newRouter } from '../router.ts';
 import { createProductBody, parse, parseId, patchProductBody, rateBody } from '../schemas.ts';
 
-/** Operator controls, behind admin credentials. */
+/** Operator controls; the admin guard in front of every `/admin` path asks for credentials. */
 export function adminRoutes(deps: Deps) {
-  const router = new Router({ prefix: '/admin' });
-  router.use(requireAdmin(deps.config));
+  const router = newRouter('/admin');
   router.post('/products', async (ctx) => {
     ctx.status = 201;
     ctx.body = await createProduct(deps, parse(createProductBody, ctx.request.body));

@@ -1,24 +1,47 @@
-import Router from '@koa/router';
 import type { Deps } from '../../shared/deps.ts';
 import { DomainError } from '../../shared/errors.ts';
+import type { Lane } from '../middleware/drop-lane.ts';
+import { newRouter } from '../router.ts';
 
-/** Liveness (the process answers) and readiness (Redis and MySQL answer). */
-export function healthRoutes(deps: Deps) {
-  const router = new Router();
+/**
+ * Liveness (the process answers) and readiness: Redis and MySQL answer, and the drop
+ * lane is moving. A lane that holds work while no request has finished in it for
+ * API_LANE_HOLD_MS is wedged (a bug, or a backend that hangs): the process must look
+ * unhealthy so that it gets no traffic and an orchestrator can restart it.
+ */
+export function healthRoutes(deps: Deps, lane: Lane) {
+  const router = newRouter();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
     const [redis, queueRedis, mysql] = await Promise.allSettled([
-      deps.redis.ping(),
-      deps.queueRedis.ping(),
-      deps.orm.em.getConnection().execute('select 1'),
+      within(deps.redis.ping()),
+      within(deps.queueRedis.ping()),
+      within(deps.orm.em.getConnection().execute('select 1')),
     ]);
-    const checks = { redis: redis.status === 'fulfilled' && queueRedis.status === 'fulfilled', mysql: mysql.status === 'fulfilled' };
-    if (!checks.redis || !checks.mysql) {
-      throw new DomainError('unavailable', 'Not ready: a backing service does not answer.', { checks }, 1);
+    const stalledForMs = lane.stalledForMs();
+    const checks = {
+      redis: redis.status === 'fulfilled' && queueRedis.status === 'fulfilled',
+      mysql: mysql.status === 'fulfilled',
+      lane: stalledForMs < deps.config.API_LANE_HOLD_MS,
+    };
+    if (!checks.redis || !checks.mysql || !checks.lane) {
+      const details = checks.lane ? { checks } : { checks, lane: { stalledForMs, inFlight: lane.inFlight, queued: lane.queued } };
+      throw new DomainError('unavailable', 'Not ready: a backing service does not answer, or the drop lane is stuck.', details, 1);
     }
     ctx.body = { status: 'ready', checks };
   });
   return router;
+}
+
+/** A check that has not answered in this time has failed: a probe must not hang on a hung backend. */
+const CHECK_MS = 2_000;
+
+function within<T>(check: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('check timed out')), CHECK_MS);
+  });
+  return Promise.race([check, late]).finally(() => clearTimeout(timer));
 }

@@ -1,11 +1,11 @@
-import Router from '@koa/router';
+import { newRouter } from '../router.ts';
 import type { Deps } from '../../shared/deps.ts';
 import { productView } from '../../shared/domain/product-state.ts';
 import { parseId } from '../schemas.ts';
 
 /** Public catalogue: metadata from the cache, live stock and the shared clock from Redis. */
 export function productRoutes(deps: Deps) {
-  const router = new Router();
+  const router = newRouter();
   router.get('/products', async (ctx) => {
     const products = await deps.catalog.list();
     const { states, serverTimeMs } = await deps.catalog.live(products.map((p) => p.id));

@@ -1,12 +1,12 @@
-import Router from '@koa/router';
 import type { Deps } from '../../shared/deps.ts';
 import { admit } from '../../shared/domain/admission.ts';
 import { requireUser } from '../middleware/auth.ts';
+import { newRouter } from '../router.ts';
 import { idempotencyKey, parse, parseId, purchaseBody } from '../schemas.ts';
 
 /** The door of a drop: `202` with a new ticket, `200` with the one the buyer already has. */
 export function purchaseRoutes(deps: Deps) {
-  const router = new Router();
+  const router = newRouter();
   router.post('/products/:id/purchases', requireUser(deps.config), async (ctx) => {
     const productId = parseId(ctx.params.id, 'Product');
     const body = parse(purchaseBody, ctx.request.body ?? {});

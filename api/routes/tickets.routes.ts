@@ -1,13 +1,13 @@
-import Router from '@koa/router';
 import type { Deps } from '../../shared/deps.ts';
 import { readTicket } from '../../shared/domain/tickets.ts';
 import { getOrder, listOrders } from '../../shared/domain/orders.ts';
 import { requireUser } from '../middleware/auth.ts';
+import { newRouter } from '../router.ts';
 import { parseId } from '../schemas.ts';
 
 /** What buyers poll: their tickets, and the orders that came of them. */
 export function ticketRoutes(deps: Deps) {
-  const router = new Router();
+  const router = newRouter();
   const user = requireUser(deps.config);
   router.get('/tickets/:ticketId', user, async (ctx) => {
     ctx.body = await readTicket(deps, ctx.params.ticketId, ctx.state.userId);

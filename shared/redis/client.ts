@@ -17,11 +17,13 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type RedisRole = 'producer' | 'producer-queues' | 'worker';
 
-export function createRedis(url: string, role: RedisRole, name?: string): Redis {
+export function createRedis(url: string, role: RedisRole, name?: string, commandTimeoutMs?: number): Redis {
+  // A producer's command that Redis does not answer in time fails (503), so no request
+  // waits on a hung Redis for longer than that.
   const opts: RedisOptions =
     role === 'worker'
       ? { maxRetriesPerRequest: null, connectionName: name }
-      : { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name, enableAutoPipelining: role === 'producer' };
+      : { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name, enableAutoPipelining: role === 'producer', commandTimeout: commandTimeoutMs };
   return new Redis(url, opts);
 }
 

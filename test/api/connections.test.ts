@@ -46,7 +46,7 @@ describe("the API's Redis connections, as api/main.ts makes them", () => {
     try {
       const down = await ctx.http('GET', '/readyz');
       expectError(down, 503, 'unavailable');
-      expect(down.body.error.checks).toEqual({ redis: false, mysql: true });
+      expect(down.body.error.checks).toEqual({ redis: false, mysql: true, lane: true });
     } finally {
       void ctx.deps.queueRedis.connect().catch(() => {});
       await whenReady(ctx.deps.queueRedis);

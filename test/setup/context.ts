@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../../shared/deps.ts';
 import { migrate } from '../../shared/db/orm.ts';
-import { createApp } from '../../api/app.ts';
+import { createApp, type App } from '../../api/app.ts';
+import { listen } from '../../api/server.ts';
 import { startWorkers } from '../../workers/main.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -19,6 +20,8 @@ export const MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3
 export type TestContext = {
   config: Config;
   deps: Deps;
+  /** The API app (its router lists every route). */
+  app: App;
   baseUrl: string;
   env: Record<string, string>;
   token(userId: string, extra?: Record<string, unknown>): Promise<string>;
@@ -59,8 +62,8 @@ export async function createTestContext(
   const config = loadConfig(env);
   const deps = await createDeps(config, `test-${name}`, role);
   await migrate(deps.orm);
-  const server: Server = createApp(deps).listen(0);
-  await new Promise<void>((r) => server.once('listening', r));
+  const app = createApp(deps);
+  const server: Server = await listen(app, config, 0);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const secret = new TextEncoder().encode(config.JWT_SECRET);
   let workers: Awaited<ReturnType<typeof startWorkers>> | null = null;
@@ -68,6 +71,7 @@ export async function createTestContext(
   const ctx: TestContext = {
     config,
     deps,
+    app,
     baseUrl,
     env,
     token: (userId, extra = {}) =>
@@ -100,6 +104,7 @@ export async function createTestContext(
       await ctx.stopWorkers();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      app.lane.close();
       await deps.orm.em.getConnection().execute(`drop database if exists \`t_${id}\``);
       await deleteKeys(config.KEY_PREFIX);
       await closeDeps(deps);

@@ -4,13 +4,15 @@ import type { AddressInfo } from 'node:net';
 /**
  * A TCP proxy a test can cut and restore, to make a real server unreachable for a
  * while without touching the server: `stop()` drops every connection and refuses new
- * ones; `start()` listens again on the same port.
+ * ones; `start()` listens again on the same port. `hang()` keeps the connections open
+ * but passes nothing on (a server that stops answering), `flow()` passes it all on again.
  */
 export class TcpProxy {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   port = 0;
   private readonly target: { host: string; port: number };
+  private held: (() => void)[] | null = null;
 
   constructor(target: { host: string; port: number }) {
     this.target = target;
@@ -28,7 +30,14 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      const relay = (from: net.Socket, to: net.Socket) => from.on('data', (chunk) => {
+        if (this.held) this.held.push(() => to.write(chunk));
+        else to.write(chunk);
+      });
+      relay(client, upstream);
+      relay(upstream, client);
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -37,6 +46,16 @@ export class TcpProxy {
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
     return this.port;
+  }
+
+  hang(): void {
+    this.held ??= [];
+  }
+
+  flow(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    held.forEach((write) => write());
   }
 
   async stop(): Promise<void> {
