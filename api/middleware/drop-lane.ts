@@ -15,7 +15,7 @@ export type LaneOptions = {
 /** Given back to the lane once the request is done with its place. */
 export type Place = { leave(): void };
 
-type Holder = { at: number; released: boolean; lane: Lane; leave(): void };
+type Holder = { at: number; released: boolean; overdue: boolean; lane: Lane; leave(): void };
 type Waiter = { at: number; resolve: (place: Place) => void; reject: (err: Error) => void; done: boolean };
 
 /** How often deadlines are checked. */
@@ -43,6 +43,8 @@ export class Lane {
   private readonly waiting: Waiter[] = [];
   private head = 0;
   private readonly holders = new Set<Holder>();
+  /** Requests whose place was taken back at their deadline and that have not finished yet. */
+  private overdueCount = 0;
   private timer: NodeJS.Timeout | null = null;
   /** Last time a request finished with its place, or the lane became busy. */
   private progressAt = Date.now();
@@ -75,18 +77,29 @@ export class Lane {
   private take(): Holder {
     if (this.active === 0 && this.holders.size === 0) this.progressAt = Date.now();
     this.active++;
-    const holder: Holder = { at: Date.now(), released: false, lane: this, leave: leaveHolder };
+    const holder: Holder = { at: Date.now(), released: false, overdue: false, lane: this, leave: leaveHolder };
     this.holders.add(holder);
     this.arm();
     return holder;
   }
 
-  /** @internal called by a holder's leave(), and by the hold deadline. */
+  /** @internal called by a holder's leave() (`finished`), and by the hold deadline. */
   release(holder: Holder, finished: boolean): void {
-    if (holder.released) return;
+    if (finished) this.progressAt = Date.now();
+    if (holder.released) {
+      // A request past its deadline finished after all.
+      if (finished && holder.overdue) {
+        holder.overdue = false;
+        this.overdueCount--;
+      }
+      return;
+    }
     holder.released = true;
     this.holders.delete(holder);
-    if (finished) this.progressAt = Date.now();
+    if (!finished) {
+      holder.overdue = true;
+      this.overdueCount++;
+    }
     if (this.freed++ === 0) setImmediate(() => this.handOn());
   }
 
@@ -167,9 +180,18 @@ export class Lane {
     return 0;
   }
 
-  /** How long the lane has held work without a request finishing (ms); 0 when idle. */
+  /** Requests past their hold deadline (their place given back) that are still running. */
+  get overdue(): number {
+    return this.overdueCount;
+  }
+
+  /**
+   * How long the lane has held work without a request finishing (ms); 0 when idle. A
+   * request whose place was taken back at its deadline still counts as work: giving
+   * places back keeps the door open, it does not make a hung process look healthy.
+   */
   stalledForMs(now = Date.now()): number {
-    return this.holders.size === 0 && this.queued === 0 ? 0 : now - this.progressAt;
+    return this.holders.size === 0 && this.queued === 0 && this.overdueCount === 0 ? 0 : now - this.progressAt;
   }
 
   close(): void {

@@ -27,7 +27,7 @@ export function healthRoutes(deps: Deps, lane: Lane) {
       lane: stalledForMs < deps.config.API_LANE_HOLD_MS,
     };
     if (!checks.redis || !checks.mysql || !checks.lane) {
-      const details = checks.lane ? { checks } : { checks, lane: { stalledForMs, inFlight: lane.inFlight, queued: lane.queued } };
+      const details = checks.lane ? { checks } : { checks, lane: { stalledForMs, inFlight: lane.inFlight, queued: lane.queued, overdue: lane.overdue } };
       throw new DomainError('unavailable', 'Not ready: a backing service does not answer, or the drop lane is stuck.', details, 1);
     }
     ctx.body = { status: 'ready', checks };

@@ -82,9 +82,9 @@ describe('the drop lane', () => {
     holder!.leave();
   });
 
-  it('takes a place back from a request that held it past its deadline, and reports the stall meanwhile', async () => {
+  it('takes a place back from a request that held it past its deadline, and reports the stall until it finishes', async () => {
     const lane = newLane(1, 60_000, 400);
-    await lane.enter(); // never left: a request that hangs
+    const hung = await lane.enter(); // a request that hangs
     const waiter = lane.enter();
     await sleep(150);
     expect(lane.stalledForMs()).toBeGreaterThanOrEqual(100);
@@ -92,9 +92,16 @@ describe('the drop lane', () => {
     const place = await waiter;
     expect(lane.expired.hold).toBe(1);
     expect(lane.inFlight).toBe(1);
-    place!.leave();
+    expect(lane.overdue).toBe(1);
+    place.leave();
     await turn();
     expect(lane.inFlight).toBe(0);
+    // The hung request is still running: the lane is not healthy yet.
+    expect(lane.stalledForMs()).toBeLessThan(30); // a request finished just now: progress
+    await sleep(50);
+    expect(lane.stalledForMs()).toBeGreaterThanOrEqual(40);
+    hung.leave();
+    expect(lane.overdue).toBe(0);
     expect(lane.stalledForMs()).toBe(0);
   });
 });
