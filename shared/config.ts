@@ -13,6 +13,8 @@ const schema = z
     METRICS_PORT: int(9464).pipe(z.number().max(65535)),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     DATABASE_URL: z.url({ protocol: /^mysql$/ }).default('mysql://root@127.0.0.1:3306/drops'),
+    /** Redis of the simulated payment provider's ledger; REDIS_URL when unset (a real provider keeps its own). */
+    PAYMENT_SIM_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     ADMIN_USER: z.string().min(1).default('admin'),
     ADMIN_PASSWORD: z.string().min(1).optional(),
@@ -32,6 +34,12 @@ const schema = z
     /** Simulated provider: latency of one charge, and failure rate of unnamed methods. */
     PAYMENT_LATENCY_MS: int(30),
     PAYMENT_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+    /**
+     * The largest amount one order may come to, in the product's currency (major units):
+     * a purchase whose price × quantity is above it is `422 invalid` at the door. The
+     * default is the dearest price a product may have, so one unit of anything can be bought.
+     */
+    MAX_ORDER_AMOUNT: int(10_000_000, 1),
     /** Purchase requests per user per second before `429 rate_limited`. */
     USER_RATE_LIMIT_PER_SEC: int(10, 1),
     /** Queued tickets per product before `503 busy`. */
@@ -50,6 +58,11 @@ const schema = z
     HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1),
     /** How long the API waits for one Redis command before answering 503. */
     REDIS_COMMAND_TIMEOUT_MS: int(5_000, 1),
+    /**
+     * How often the workers' janitor rebuilds products Redis lost, snapshots live counters,
+     * settles overdue pending orders and reconciles the provider's charges with the ledger.
+     */
+    RECONCILE_INTERVAL_MS: int(5_000, 100),
     /** How long a terminal ticket stays readable in Redis. */
     TICKET_TTL_S: int(86_400, 60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

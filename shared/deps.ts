@@ -22,6 +22,8 @@ export type Deps = {
    * before it adds the job, so the two connections never reorder them.
    */
   queueRedis: Redis;
+  /** The simulated payment provider's ledger (`redis` unless PAYMENT_SIM_REDIS_URL is set). */
+  providerRedis: Redis;
   keys: Keys;
   scripts: Scripts;
   queues: Queues;
@@ -36,8 +38,8 @@ export type Deps = {
 
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
   const logger = createLogger(config.LOG_LEVEL, service);
-  const connect = async (r: RedisRole, name: string) => {
-    const client = createRedis(config.REDIS_URL, r, name, config.REDIS_COMMAND_TIMEOUT_MS);
+  const connect = async (r: RedisRole, name: string, url = config.REDIS_URL) => {
+    const client = createRedis(url, r, name, config.REDIS_COMMAND_TIMEOUT_MS);
     client.on('error', (err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'));
     await whenReady(client);
     return client;
@@ -49,9 +51,10 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const scripts = new Scripts(redis);
   const queues = new Queues(queueRedis, config.KEY_PREFIX);
   const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
-  const payments = createPaymentProvider(config, redis, keys);
+  const providerRedis = config.PAYMENT_SIM_REDIS_URL ? await connect(role, `${service}-payments`, config.PAYMENT_SIM_REDIS_URL) : redis;
+  const payments = createPaymentProvider(config, providerRedis, keys);
   const orders = new PendingOrders(orm);
-  return { config, logger, redis, queueRedis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
+  return { config, logger, redis, queueRedis, providerRedis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
 }
 
 /** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */
@@ -59,5 +62,5 @@ export async function closeDeps(deps: Deps): Promise<void> {
   await deps.admissions.flush();
   await deps.queues.close();
   await deps.orm.close();
-  for (const client of new Set([deps.queueRedis, deps.redis])) await client.quit().catch(() => client.disconnect());
+  for (const client of new Set([deps.queueRedis, deps.providerRedis, deps.redis])) await client.quit().catch(() => client.disconnect());
 }

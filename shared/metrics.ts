@@ -28,6 +28,7 @@ export type ApiMetrics = ReturnType<typeof createApiMetrics>;
 export type LaneState = {
   readonly inFlight: number;
   readonly queued: number;
+  readonly overdue: number;
   oldestWaitMs(): number;
   stalledForMs(): number;
   readonly expired: Readonly<Record<'wait' | 'hold' | 'gone', number>>;
@@ -73,6 +74,8 @@ function registerLaneMetrics(registry: Registry, lane: LaneState) {
     new Gauge({ name, help, registers, collect(this: Gauge) { this.set(value()); } });
   gauge('drop_api_lane_in_flight', 'Drop requests holding a place in this API process\'s lane.', () => lane.inFlight);
   gauge('drop_api_lane_queued', 'Drop requests waiting for a place in the lane.', () => lane.queued);
+  gauge('drop_api_lane_overdue', 'Drop requests past API_LANE_HOLD_MS (their place given back) that are still running: a hung backend or a bug.',
+    () => lane.overdue);
   gauge('drop_api_lane_oldest_wait_seconds', 'How long the oldest waiting drop request has waited.', () => lane.oldestWaitMs() / 1000);
   gauge('drop_api_lane_stalled_seconds', 'How long the lane has held work without a request finishing (0 when idle or moving).',
     () => lane.stalledForMs() / 1000);
@@ -201,7 +204,7 @@ export function createWorkerMetrics() {
     }),
     refunds: new Counter({
       name: 'drop_payment_refunds_total',
-      help: 'Refunds of late charges whose hold had already expired.',
+      help: 'Refunds of charges on tickets that ended without a sale (a late answer, a job taken over after its hold expired, the payment reconciliation).',
       registers,
     }),
   };

@@ -62,5 +62,6 @@ export function instrumentPayments(provider: PaymentProvider, metrics: WorkerMet
       metrics.refunds.inc();
       return refunded;
     },
+    lookup: (key) => provider.lookup(key),
   };
 }

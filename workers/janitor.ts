@@ -2,6 +2,7 @@ import type { Deps } from '../shared/deps.ts';
 import type { Product } from '../shared/db/entities/product.entity.ts';
 import { admissionQueueName, jobOptions } from '../shared/queues.ts';
 import { processExpiries, sweepSoldOut } from '../shared/domain/fulfilment.ts';
+import { reconcilePayments, reloadLostProducts, settleOverdueOrders, snapshotProducts } from '../shared/domain/ledger-keeper.ts';
 
 /** How late a hold may be before the janitor expires it itself. */
 const HOLD_GRACE_MS = 5_000;
@@ -42,5 +43,34 @@ export async function sweepProduct(deps: Deps, product: Product): Promise<void> 
   for (const [jobId, tickets] of lost) {
     deps.logger.warn({ jobId, tickets }, 'queued tickets had no admission job; re-adding');
     await admission.add('admit', { tickets }, jobOptions.admission(jobId));
+  }
+}
+
+/**
+ * The janitor's slower round, every `intervalMs`: products Redis lost are rebuilt from the
+ * ledger (found from MySQL, since Redis's registry of products went with them), live
+ * counters are snapshotted, overdue pending orders are settled, and the provider's
+ * charges are reconciled with the ledger (shared/domain/ledger-keeper.ts).
+ */
+export class LedgerPass {
+  private readonly deps: Deps;
+  private readonly intervalMs: number;
+  private lastAt = 0;
+  private readonly snapshots = new Map<number, string>();
+
+  constructor(deps: Deps, intervalMs: number) {
+    this.deps = deps;
+    this.intervalMs = intervalMs;
+  }
+
+  async maybeRun(): Promise<void> {
+    if (Date.now() - this.lastAt < this.intervalMs) return;
+    this.lastAt = Date.now();
+    const products = await this.deps.catalog.list();
+    const lost = await reloadLostProducts(this.deps, products);
+    if (lost.length) this.deps.logger.warn({ products: lost.map((p) => p.id) }, 'products rebuilt from the ledger');
+    await snapshotProducts(this.deps, products, this.snapshots);
+    await settleOverdueOrders(this.deps);
+    await reconcilePayments(this.deps);
   }
 }

@@ -14,7 +14,7 @@ import {
 } from '../shared/queues.ts';
 import { createWorkerMetrics } from '../shared/metrics.ts';
 import { instrumentPayments, runJob } from './instrumentation.ts';
-import { sweepProduct } from './janitor.ts';
+import { LedgerPass, sweepProduct } from './janitor.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
 type Step = (deps: Deps, ticketId: string, attempt: number) => Promise<string>;
@@ -92,7 +92,11 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
     deps.queues.get(q).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000)));
 
   let stopping = false;
+  const ledger = new LedgerPass(jobDeps, config.RECONCILE_INTERVAL_MS);
   const discover = async () => {
+    // Drops are learnt from MySQL too: after Redis restarted empty, its registry is gone.
+    // A MySQL outage must not stop the Redis-side sweeps below.
+    await ledger.maybeRun().catch((err: Error) => deps.logger.warn({ err: err.message }, 'ledger pass failed'));
     const ids = await deps.redis.smembers(deps.keys.products());
     for (const id of ids.map(Number)) {
       const product = await deps.catalog.find(id);

@@ -12,9 +12,11 @@ type Waiter<T, R> = { item: T; resolve: (result: R) => void; reject: (err: Error
  * instead of one autocommitted statement per call.
  *
  * Each caller's promise settles only once `write` has finished, so a job never completes
- * before its row is committed. `write` answers per item, in the items' order; a failed
- * write rejects every caller in the batch, and their jobs retry. Batches over
- * `maxBatch` items are split, and the parts are written concurrently.
+ * before its row is committed. `write` answers per item, in the items' order. A batch
+ * whose write fails is written again one item at a time, so one bad row never fails its
+ * neighbours: each caller gets its own item's outcome (a row MySQL can never take fails
+ * alone, see {@link isUnstorable}; while MySQL is away every item fails and its job
+ * retries). Batches over `maxBatch` items are split, and the parts are written concurrently.
  */
 export class Batcher<T, R> {
   private readonly write: (items: T[]) => Promise<BatchOutcome<R>[]>;
@@ -42,19 +44,34 @@ export class Batcher<T, R> {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      // Starting from a promise turns a write that throws synchronously into a failed batch too.
-      Promise.resolve()
-        .then(() => this.write(batch.map((w) => w.item)))
-        .then(
-          (outcomes) => batch.forEach((w, i) => {
-            const outcome = outcomes[i];
-            if (outcome instanceof Error) w.reject(outcome);
-            else w.resolve(outcome);
-          }),
-          (err: Error) => batch.forEach((w) => w.reject(err)),
-        );
+      this.writeSome(batch).catch((err: Error) => {
+        if (batch.length === 1) batch[0].reject(err);
+        else batch.forEach((w) => this.writeSome([w]).catch((one: Error) => w.reject(one)));
+      });
     }
   }
+
+  /** Writes the items and settles their callers with their outcomes; rejects when the write as a whole failed. */
+  private async writeSome(batch: Waiter<T, R>[]): Promise<void> {
+    // Awaiting inside an async function turns a write that throws synchronously into a rejection too.
+    const outcomes = await this.write(batch.map((w) => w.item));
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if (outcome instanceof Error) w.reject(outcome);
+      else w.resolve(outcome);
+    });
+  }
+}
+
+/**
+ * MySQL errors that say a row can never be stored as it is (a value out of range, too
+ * long, of the wrong kind, against a constraint): writing it again cannot help, unlike a
+ * lost connection or a deadlock.
+ */
+const UNSTORABLE = new Set([1048, 1264, 1265, 1292, 1366, 1406, 1452, 1690, 3819, 4025]);
+
+export function isUnstorable(err: unknown): boolean {
+  return UNSTORABLE.has(Number((err as { errno?: unknown } | null)?.errno));
 }
 
 /** One `create(key)` per key object, made on first use (a per-Orm batcher needs no new dependency). */

@@ -3,9 +3,10 @@ import { Migrator } from '@mikro-orm/migrations';
 import { ProductSchema } from './entities/product.entity.ts';
 import { OrderSchema } from './entities/order.entity.ts';
 import { PaymentSchema } from './entities/payment.entity.ts';
+import { RedisLossSchema } from './entities/redis-loss.entity.ts';
 import { migrationsList } from './migrations/index.ts';
 
-export const entities = [ProductSchema, OrderSchema, PaymentSchema];
+export const entities = [ProductSchema, OrderSchema, PaymentSchema, RedisLossSchema];
 
 /** MikroORM options for a `mysql://user:pass@host:port/db` URL. */
 export function ormOptions(databaseUrl: string, debug = false) {

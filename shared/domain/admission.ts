@@ -3,6 +3,7 @@ import type { Product } from '../db/entities/product.entity.ts';
 import { DomainError, invalid, notFound } from '../errors.ts';
 import { admissionQueueName } from '../queues.ts';
 import { newTicketId, pollAfterMs, readTicket, type TicketView } from './tickets.ts';
+import { loadProduct } from './fulfilment.ts';
 
 export type PurchaseRequest = {
   productId: number;
@@ -28,6 +29,10 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
   const product = await catalog.find(req.productId);
   if (!product) throw notFound('Product');
   if (!req.idempotencyKey && catalog.soldOut.has(product.id)) throw soldOut();
+  const max = deps.config.MAX_ORDER_AMOUNT;
+  if (req.quantity * product.priceMinor > max * 100) {
+    throw invalid('quantity', `an order may come to at most ${max} ${product.currency}; ${req.quantity} × ${product.priceMinor / 100} is more`);
+  }
 
   const batch = deps.admissions.join(product.id, admissionQueueName(product.type, product.id));
   let reply: AdmitReply;
@@ -62,7 +67,7 @@ async function runAdmit(deps: Deps, req: PurchaseRequest, product: Product, jobI
     ) as Promise<AdmitReply>;
   const reply = await run();
   if (reply[0] !== 'not_loaded') return reply;
-  await catalog.ensureLoaded(product);
+  await loadProduct(deps, product);
   return run();
 }
 

@@ -4,7 +4,10 @@ import type { Product } from '../db/entities/product.entity.ts';
 import { EXPIRY_QUEUE, jobOptions, paymentQueueName } from '../queues.ts';
 import { productOfTicket } from './tickets.ts';
 import { ORDER_STATUS_OF_TICKET, settleOrder } from './orders.ts';
-import { recordPayment, recordRefund } from './payments.ts';
+import { recordPayment, recordRefund, refundIfCharged } from './payments.ts';
+import { isUnstorable } from '../db/batcher.ts';
+import { setExisting } from '../redis/scripts.ts';
+import { TERMINAL_STATUSES } from './product-state.ts';
 
 /**
  * Tickets one script call ends, hands units to, or reserves at most: a Lua script
@@ -13,6 +16,15 @@ import { recordPayment, recordRefund } from './payments.ts';
  */
 const BATCH = 50;
 const RESERVE_CHUNK = 25;
+
+/**
+ * Makes sure a product's live state is in Redis (see Catalog.ensureLoaded); when this call
+ * rebuilt it, the holds given back to pending orders get their payment and expiry jobs.
+ */
+export async function loadProduct(deps: Deps, product: Product): Promise<void> {
+  const rebuilt = await deps.catalog.ensureLoaded(product);
+  if (rebuilt?.restored.length) await fulfilAll(deps, product, rebuilt.restored.map((ticketId) => ({ ticketId })));
+}
 
 async function productOf(deps: Deps, ticketId: string): Promise<Product | null> {
   const id = productOfTicket(ticketId);
@@ -73,16 +85,23 @@ export async function processAdmissions(deps: Deps, ticketIds: string[]): Promis
 
 async function reserveBatch(deps: Deps, product: Product, ticketIds: string[]): Promise<AdmissionOutcome> {
   const { config, scripts, keys } = deps;
-  const reply = (await scripts.run('reserve',
+  const run = async () => (await scripts.run('reserve',
     [...keys.productScriptKeys(product.id), ...ticketIds.map((id) => keys.ticket(product.id, id))],
     [config.PAYMENT_HOLD_MS, config.TICKET_TTL_S, product.type === 'reserve' ? 1 : 0, ...ticketIds])) as ReserveReply;
+  let reply = await run();
+  if (reply[0] === -1) {
+    // Redis lost the product: rebuild it from the ledger, then decide.
+    await loadProduct(deps, product);
+    reply = await run();
+    if (reply[0] === -1) throw new Error(`product ${product.id} is not loaded in Redis`);
+  }
   const [handled, waitMs, endedSoldOut, ...results] = reply;
   const holds: Hold[] = [];
   results.forEach(([status, rid, ...rest], i) => {
     if (status !== 'reserved') return;
     // A hold made by this call comes with the ticket's fields: no read before fulfilling.
-    const [user, qty, resAt] = rest;
-    const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid) } : undefined;
+    const [user, qty, resAt, pm] = rest;
+    const fresh = rest.length ? { user: String(user), qty: Number(qty), resAt: Number(resAt), rid: String(rid), pm: String(pm ?? '') } : undefined;
     holds.push({ ticketId: ticketIds[i], fresh });
   });
   await fulfilAll(deps, product, holds);
@@ -103,7 +122,7 @@ export async function processAdmission(deps: Deps, ticketId: string): Promise<st
 }
 
 /** A hold reserve.lua just made: the ticket's fields, as fulfil would read them. */
-type FreshHold = { user: string; qty: number; resAt: number; rid: string };
+type FreshHold = { user: string; qty: number; resAt: number; rid: string; pm: string };
 
 type Hold = { ticketId: string; fresh?: FreshHold };
 
@@ -121,30 +140,39 @@ export async function fulfilAll(deps: Deps, product: Product, holds: Hold[]): Pr
 
 /**
  * Order in MySQL, then the payment job. Idempotent. The order row is committed before
- * anything else is written, so the job that calls this never completes without it; the
- * ticket's `order` field and the payment job then go together (in this order on one
- * connection, so Redis applies the field before a payment worker can see the job).
- * Returns when the hold runs out (ms), or null when the ticket is not reserved.
+ * anything else is written, so the job that calls this never completes without it; then
+ * the ticket's `order` field, only onto the ticket as it is (after Redis lost its data a
+ * step on its way must not leave a ticket of one field behind: the rebuild restores the
+ * hold from the order), then the payment job. An order MySQL can never store ends its
+ * ticket `rejected` (`order_not_storable`), and its units go to the next buyer, instead
+ * of retrying until the hold runs out. Returns when the hold runs out (ms), or null when
+ * the ticket is not reserved (any more).
  */
 async function fulfil(deps: Deps, product: Product, ticketId: string, fresh?: FreshHold): Promise<number | null> {
-  const { redis, keys, orders, queues, config } = deps;
+  const { redis, keys, orders, queues, config, scripts } = deps;
   const key = keys.ticket(product.id, ticketId);
-  const [status, user, qty, resAt, order, rid] = fresh
-    ? ['reserved', fresh.user, String(fresh.qty), String(fresh.resAt), null, fresh.rid]
-    : await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid');
+  const [status, user, qty, resAt, order, rid, pm] = fresh
+    ? ['reserved', fresh.user, String(fresh.qty), String(fresh.resAt), null, fresh.rid, fresh.pm]
+    : await redis.hmget(key, 'status', 'user', 'qty', 'resAt', 'order', 'rid', 'pm');
   if (status !== 'reserved' || !user) return null;
-  const writes: Promise<unknown>[] = [];
   if (!order) {
     const quantity = Number(qty);
-    const orderId = await orders.ensure({
-      ticketId, userId: user, productId: product.id, quantity,
-      amountMinor: quantity * product.priceMinor, currency: product.currency,
-    });
-    writes.push(redis.hset(key, 'order', orderId));
+    let orderId: number;
+    try {
+      orderId = await orders.ensure({
+        ticketId, userId: user, productId: product.id, quantity,
+        amountMinor: quantity * product.priceMinor, currency: product.currency, paymentMethod: pm || 'pm_card_ok',
+      });
+    } catch (err) {
+      if (!isUnstorable(err)) throw err;
+      deps.logger.error({ ticketId, err: (err as Error).message }, 'order can never be stored; ticket rejected');
+      await release(deps, product, ticketId, 'rejected', 'order_not_storable');
+      return null;
+    }
+    if (!(await setExisting(scripts, key, 'status', { order: orderId }))) return null;
   }
-  writes.push(queues.get(paymentQueueName(product.type))
-    .add('pay', { ticketId, requestId: rid || undefined }, jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS)));
-  await Promise.all(writes);
+  await queues.get(paymentQueueName(product.type))
+    .add('pay', { ticketId, requestId: rid || undefined }, jobOptions.payment(ticketId, config.PAYMENT_ATTEMPTS));
   return Number(resAt) + config.PAYMENT_HOLD_MS;
 }
 
@@ -160,11 +188,17 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   let t = await redis.hgetall(key);
   if (!t.status) {
     // Redis lost the product: the ledger rebuild restores holds of pending orders.
-    await deps.catalog.ensureLoaded(product);
+    await loadProduct(deps, product);
     t = await redis.hgetall(key);
     if (!t.status) return 'missing';
   }
   if (t.status !== 'reserved') {
+    if (TERMINAL_STATUSES.has(t.status) && t.status !== 'paid') {
+      // Ended without a sale while this job waited (its hold ran out, it was taken over
+      // after its worker died): a charge the last attempt made must not stand.
+      const orderId = t.order ? Number(t.order) : await orderIdOf(deps, ticketId);
+      if (orderId) await refundIfCharged(deps, { ticketId, orderId, currency: product.currency }, `ticket ${t.status} before its payment settled`);
+    }
     await syncOrder(deps, ticketId, t.status);
     // A retry after a settle that handed units on: the tickets that got them need their jobs.
     const promoted = t.status === 'paid' ? (t.promoted ?? '').split(',').filter(Boolean) : [];
@@ -173,7 +207,9 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
   }
   if (!t.order) {
     await fulfilAll(deps, product, [{ ticketId }]);
-    t.order = (await redis.hget(key, 'order')) ?? '';
+    const [status, order] = await redis.hmget(key, 'status', 'order');
+    if (status !== 'reserved' || !order) return status ?? 'missing';
+    t.order = order;
   }
   const amountMinor = Number(t.qty) * product.priceMinor;
   const record = { ticketId, orderId: Number(t.order), amountMinor, currency: product.currency, attempts: attempt };
@@ -193,9 +229,17 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
     if (remaining > 0) await sweepSoldOut(deps, product);
     return 'paid';
   }
+  if (status === 'missing' || status === 'not_loaded') {
+    // Redis lost the ticket while the provider charged: nothing decided it ended. The
+    // rebuild gives its hold back from its pending order, and the next attempt settles it
+    // (the provider answers the same charge again).
+    await loadProduct(deps, product);
+    throw new Error('ticket not in Redis while its charge went through; settling it on the next attempt');
+  }
   // The hold ended before the provider answered: the late charge must not stand.
   const refund = await payments.refund({ idempotencyKey: ticketId, reference: result.reference, amountMinor, currency: product.currency });
-  await recordRefund(orm, ticketId, refund.reference);
+  await recordRefund(orm, { ticketId, orderId: record.orderId, amountMinor, currency: product.currency,
+    chargeReference: result.reference, refundReference: refund.reference });
   deps.logger.warn({ ticketId, status, charge: result.reference, refund: refund.reference }, 'late charge refunded');
   await syncOrder(deps, ticketId, status);
   return status;
@@ -240,11 +284,15 @@ export async function processExpiry(deps: Deps, ticketId: string): Promise<strin
 }
 
 /** Ends a reserved ticket, returns its units exactly once and hands them on. */
-async function release(deps: Deps, product: Product, ticketId: string, status: 'payment_failed' | 'expired', reason: string) {
+async function release(deps: Deps, product: Product, ticketId: string, status: 'payment_failed' | 'expired' | 'rejected', reason: string) {
   const { scripts, config } = deps;
   const s = scriptArgs(deps, product, ticketId);
   const [outcome, promoted, remaining] = (await scripts.run('release', s.keys,
     [ticketId, s.prefix, status, reason, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, BATCH])) as [string, string[], number];
+  if (outcome === 'not_loaded') {
+    await loadProduct(deps, product);
+    throw new Error(`product ${product.id} was not loaded in Redis; releasing ${ticketId} on the next attempt`);
+  }
   if (outcome === 'released') {
     await syncOrder(deps, ticketId, status);
     await fulfilAll(deps, product, promoted.map((id) => ({ ticketId: id })));
@@ -253,6 +301,12 @@ async function release(deps: Deps, product: Product, ticketId: string, status: '
   }
   await syncOrder(deps, ticketId, outcome);
   return outcome;
+}
+
+/** The id of a ticket's order in the ledger, if it has one. */
+async function orderIdOf(deps: Deps, ticketId: string): Promise<number | null> {
+  const [row]: { id: number }[] = await deps.orm.em.getConnection().execute('select id from orders where ticket_id = ?', [ticketId]);
+  return row ? Number(row.id) : null;
 }
 
 async function syncOrder(deps: Deps, ticketId: string, ticketStatus: string): Promise<void> {

@@ -2,8 +2,9 @@ import type { Deps } from '../deps.ts';
 import { ProductSchema, type Product, type ProductType } from '../db/entities/product.entity.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { admissionQueueName, reserveQueueName } from '../queues.ts';
-import { fulfilAll, sweepSoldOut } from './fulfilment.ts';
+import { fulfilAll, loadProduct, sweepSoldOut } from './fulfilment.ts';
 import { productView } from './product-state.ts';
+import { setExisting } from '../redis/scripts.ts';
 
 export type NewProduct = {
   name: string;
@@ -33,7 +34,7 @@ export async function createProduct(deps: Deps, input: NewProduct) {
   });
   await em.flush();
   deps.catalog.remember(product);
-  await deps.catalog.ensureLoaded(product);
+  await loadProduct(deps, product);
   return view(deps, product);
 }
 
@@ -52,7 +53,7 @@ export async function updateProduct(deps: Deps, id: number, patch: ProductPatch)
   const { catalog, keys, scripts, config, orm } = deps;
   const product = await catalog.get(id);
   if (patch.opensAt && product.type !== 'reserve') throw new DomainError('invalid', 'opensAt: general products are always open', { field: 'opensAt' });
-  await catalog.ensureLoaded(product);
+  await loadProduct(deps, product);
   const [outcome, promoted, remaining] = (await scripts.run('update-product', keys.productScriptKeys(id), [
     patch.stock ?? '',
     patch.opensAt ? patch.opensAt.getTime() : '',
@@ -79,7 +80,7 @@ export async function updateProduct(deps: Deps, id: number, patch: ProductPatch)
 
 async function loaded(deps: Deps, id: number): Promise<Product> {
   const product = await deps.catalog.get(id);
-  await deps.catalog.ensureLoaded(product);
+  await loadProduct(deps, product);
   return product;
 }
 
@@ -91,7 +92,8 @@ async function loaded(deps: Deps, id: number): Promise<Product> {
 export async function setPaused(deps: Deps, id: number, paused: boolean) {
   const product = await loaded(deps, id);
   await remember(deps, id, { paused });
-  await deps.redis.hset(deps.keys.product(id).product, 'paused', paused ? 1 : 0);
+  // Only onto the live state as it is: a product Redis lost is rebuilt from the row just written.
+  await setExisting(deps.scripts, deps.keys.product(id).product, 'total', { paused: paused ? 1 : 0 });
   if (product.type === 'reserve') {
     const queue = deps.queues.get(reserveQueueName(id));
     await (paused ? queue.pause() : queue.resume());
@@ -105,7 +107,7 @@ export async function setRate(deps: Deps, id: number, perSecond: number) {
   if (product.type !== 'reserve') throw new DomainError('invalid', 'perSecond: general products are not rate limited', { field: 'perSecond' });
   await remember(deps, id, { admissionRatePerSec: perSecond });
   await deps.queues.get(reserveQueueName(id)).setGlobalRateLimit(perSecond, 1000);
-  await deps.redis.hset(deps.keys.product(id).product, 'rate', perSecond);
+  await setExisting(deps.scripts, deps.keys.product(id).product, 'total', { rate: perSecond });
   return stats(deps, id);
 }
 

@@ -11,6 +11,8 @@ export type NewOrder = {
   quantity: number;
   amountMinor: number;
   currency: string;
+  /** The buyer's payment method (kept so a hold restored after Redis lost it can still be paid). */
+  paymentMethod: string;
 };
 
 type SettledStatus = Exclude<OrderStatus, 'pending'>;

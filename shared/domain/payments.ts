@@ -1,3 +1,4 @@
+import type { Deps } from '../deps.ts';
 import type { Orm } from '../db/orm.ts';
 import { Batcher, onePer } from '../db/batcher.ts';
 
@@ -41,11 +42,54 @@ const paymentWrites = onePer((orm: Orm) => new Batcher<PaymentRecord, void>(asyn
   return records.map(() => undefined);
 }));
 
-/** Records the refund of a charge that arrived after the ticket's hold had ended. */
-export async function recordRefund(orm: Orm, ticketId: string, refundReference: string): Promise<void> {
+export type RefundRecord = {
+  ticketId: string;
+  orderId: number;
+  amountMinor: number;
+  currency: string;
+  chargeReference: string;
+  refundReference: string;
+};
+
+/**
+ * Records the refund of a ticket's charge: the payment row becomes `refunded`, or is
+ * written now if the charge was never recorded (the worker that made it died first).
+ */
+export async function recordRefund(orm: Orm, r: RefundRecord): Promise<void> {
+  const now = new Date();
   await orm.em.getConnection().execute(
-    `update payments set status = 'refunded', refund_reference = ?, updated_at = ? where ticket_id = ?`,
-    [refundReference, new Date(), ticketId],
+    `insert into payments (ticket_id, order_id, status, amount_minor, currency, attempts, provider_reference, refund_reference, created_at, updated_at)
+     values (?, ?, 'refunded', ?, ?, 1, ?, ?, ?, ?)
+     on duplicate key update status = 'refunded', refund_reference = values(refund_reference),
+       provider_reference = coalesce(provider_reference, values(provider_reference)), updated_at = values(updated_at)`,
+    [r.ticketId, r.orderId, r.amountMinor, r.currency, r.chargeReference, r.refundReference, now, now],
     'run',
   );
+}
+
+/**
+ * For a ticket that ended without a sale: asks the provider whether a charge went
+ * through under its key anyway (a worker died after charging, a job was taken over after
+ * the hold ran out, an answer came too late), and if so refunds it, once (the provider
+ * dedupes refunds by key), and records the refund. Net charges for the ticket are 0 after.
+ */
+export async function refundIfCharged(
+  deps: Pick<Deps, 'payments' | 'orm' | 'logger'>,
+  ticket: { ticketId: string; orderId: number; currency: string },
+  why: string,
+): Promise<'none' | 'refunded'> {
+  const charge = await deps.payments.lookup(ticket.ticketId);
+  if (!charge) return 'none';
+  let refundReference = charge.refundReference;
+  if (!refundReference) {
+    refundReference = (await deps.payments.refund({
+      idempotencyKey: ticket.ticketId, reference: charge.reference, amountMinor: charge.amountMinor, currency: ticket.currency,
+    })).reference;
+    deps.logger.warn({ ticketId: ticket.ticketId, charge: charge.reference, refund: refundReference, why }, 'charge of a ticket without a sale refunded');
+  }
+  await recordRefund(deps.orm, {
+    ticketId: ticket.ticketId, orderId: ticket.orderId, amountMinor: charge.amountMinor, currency: ticket.currency,
+    chargeReference: charge.reference, refundReference,
+  });
+  return 'refunded';
 }

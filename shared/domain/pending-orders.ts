@@ -1,5 +1,5 @@
 import type { Orm } from '../db/orm.ts';
-import { Batcher, type BatchOutcome } from '../db/batcher.ts';
+import { Batcher, type BatchOutcome, type isUnstorable } from '../db/batcher.ts';
 import type { NewOrder } from './orders.ts';
 
 /**
@@ -10,7 +10,8 @@ import type { NewOrder } from './orders.ts';
  * Idempotent per ticket (`ticket_id` is unique;
  * a ticket already in the ledger keeps its row and id), and each caller's promise
  * settles only once its row is committed, so a job never completes before its order
- * exists. A failed batch rejects every caller in it, and their jobs retry.
+ * exists. A failed batch is written again row by row (see Batcher): a row MySQL can never
+ * take fails alone ({@link isUnstorable}), the others are stored.
  */
 export class PendingOrders {
   private readonly orm: Orm;
@@ -29,11 +30,11 @@ export class PendingOrders {
   private async write(orders: NewOrder[]): Promise<BatchOutcome<number>[]> {
     const connection = this.orm.em.getConnection();
     const now = new Date();
-    const rows = orders.map(() => `(?, ?, ?, ?, ?, ?, 'pending', ?, ?)`).join(', ');
+    const rows = orders.map(() => `(?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)`).join(', ');
     await connection.execute(
-      `insert into orders (ticket_id, user_id, product_id, quantity, amount_minor, currency, status, created_at, updated_at)
+      `insert into orders (ticket_id, user_id, product_id, quantity, amount_minor, currency, payment_method, status, created_at, updated_at)
        values ${rows} on duplicate key update id = id`,
-      orders.flatMap((o) => [o.ticketId, o.userId, o.productId, o.quantity, o.amountMinor, o.currency, now, now]),
+      orders.flatMap((o) => [o.ticketId, o.userId, o.productId, o.quantity, o.amountMinor, o.currency, o.paymentMethod, now, now]),
       'run',
     );
     const found: { id: number; ticket_id: string }[] = await connection.execute(

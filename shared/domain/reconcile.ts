@@ -2,11 +2,19 @@ import type { Deps } from '../deps.ts';
 
 type Ledger = { sold: number; pending: number; paidOrders: number };
 
+/** How far back the report lists what Redis lost. */
+const LOSS_WINDOW_MS = 24 * 3600_000;
+
 /**
  * Redis (where stock is decided) against MySQL (the ledger) for every product:
  * sold units vs paid orders, held units vs pending orders, and Redis's own invariant
  * `sold + reserved + available == total`. A pending order can lead its Redis hold by a
  * moment in a running drop; anything else listed here is drift.
+ *
+ * Also the provider against the ledger (`payments`: orders that ended without a sale and
+ * are not yet checked at the provider, charges refunded because their ticket had no sale,
+ * paid orders without a recorded charge) and what Redis lost in the last 24 hours
+ * (`losses`, see rebuildProduct). `ok` is false while any of these needs a look.
  */
 export async function reconcile(deps: Deps) {
   const products = await deps.catalog.list();
@@ -48,5 +56,42 @@ export async function reconcile(deps: Deps) {
       drift,
     };
   });
-  return { ok: report.every((r) => r.drift.length === 0), checkedAt: new Date().toISOString(), products: report };
+  const payments = await paymentReport(deps);
+  const losses = await lossReport(deps);
+  const ok = report.every((r) => r.drift.length === 0) && payments.paidWithoutCharge.length === 0 && losses.length === 0;
+  return { ok, checkedAt: new Date().toISOString(), products: report, payments, losses };
+}
+
+async function paymentReport(deps: Deps) {
+  const connection = deps.orm.em.getConnection();
+  const [[awaiting], [refunded], paidWithoutCharge] = await Promise.all([
+    connection.execute<{ n: number }[]>(`select count(*) as n from orders where status in ('expired', 'failed') and charge_verified_at is null`),
+    connection.execute<{ n: number }[]>(`select count(*) as n from payments where status = 'refunded'`),
+    connection.execute<{ ticket_id: string }[]>(`select o.ticket_id from orders o left join payments p on p.ticket_id = o.ticket_id
+      where o.status = 'paid' and p.id is null order by o.id limit 100`),
+  ]);
+  return {
+    /** Orders that ended without a sale, not yet looked up at the provider (their payment job may still run). */
+    endedNotYetChecked: Number(awaiting.n),
+    /** Charges refunded because their ticket ended without a sale (a late answer, a crash, the reconciliation). */
+    refunded: Number(refunded.n),
+    /** Paid orders with no charge recorded: drift the reconciliation could not fix. */
+    paidWithoutCharge: paidWithoutCharge.map((r) => r.ticket_id),
+  };
+}
+
+async function lossReport(deps: Deps) {
+  const rows: { product_id: number; detected_at: Date; snapshot_at: Date | null; queued_lost: number; ended_lost: number;
+    admitted_at_snapshot: number; restored_holds: number }[] = await deps.orm.em.getConnection().execute(
+    'select * from redis_losses where detected_at > ? order by detected_at desc limit 100', [new Date(Date.now() - LOSS_WINDOW_MS)]);
+  return rows.map((r) => ({
+    productId: r.product_id,
+    detectedAt: new Date(r.detected_at).toISOString(),
+    snapshotAt: r.snapshot_at ? new Date(r.snapshot_at).toISOString() : null,
+    queuedTicketsLost: r.queued_lost,
+    endedTicketsLost: r.ended_lost,
+    admittedAtSnapshot: r.admitted_at_snapshot,
+    holdsRestored: r.restored_holds,
+    note: 'Tickets Redis alone knew are gone (their buyers read 404): the queued ones counted at the snapshot, and any admitted after it.',
+  }));
 }

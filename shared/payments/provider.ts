@@ -15,6 +15,9 @@ export type ChargeResult = { outcome: 'succeeded'; reference: string } | { outco
 
 export type RefundRequest = { idempotencyKey: string; reference: string; amountMinor: number; currency: string };
 
+/** What the provider holds under one idempotency key: the charge, and its refund if any. */
+export type ChargeRecord = { reference: string; amountMinor: number; refundReference: string | null };
+
 /** A failure worth retrying (timeouts, 5xx from the provider); declines are results. */
 export class TransientPaymentError extends Error {
   constructor(message: string) {
@@ -23,12 +26,23 @@ export class TransientPaymentError extends Error {
   }
 }
 
-/** What a real payment provider plugs into. Both calls must be idempotent by key. */
+/**
+ * What a real payment provider plugs into. Every call is idempotent by key. `lookup`
+ * asks the provider's own ledger (Stripe: the PaymentIntent by idempotency key or
+ * metadata): it is how a ticket that ended without a sale finds out whether a charge
+ * went through anyway (a worker died after charging, an answer came too late) and gets
+ * it refunded.
+ */
 export interface PaymentProvider {
   charge(req: ChargeRequest): Promise<ChargeResult>;
   refund(req: RefundRequest): Promise<{ reference: string }>;
+  lookup(idempotencyKey: string): Promise<ChargeRecord | null>;
 }
 
+/**
+ * The simulated provider keeps its ledger in Redis: by default the system's, or the one
+ * `PAYMENT_SIM_REDIS_URL` names (a card network's ledger does not vanish with ours).
+ */
 export function createPaymentProvider(config: Config, redis: Redis, keys: Keys): PaymentProvider {
   return new SimulatedProvider(redis, `${keys.prefix}:sim`, {
     latencyMs: config.PAYMENT_LATENCY_MS,

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import {
   TransientPaymentError,
+  type ChargeRecord,
   type ChargeRequest,
   type ChargeResult,
   type PaymentProvider,
@@ -24,6 +25,10 @@ export const FLAKY_FAILURES = 2;
  * A payment provider that behaves like a card network's test cards. Its own ledger is
  * in Redis (under `<prefix>:`) so that idempotency holds across worker processes:
  * a key is charged at most once and every call is counted, for tests to check.
+ *
+ * As over a real network, a charge is taken when the request arrives and the answer
+ * takes the latency to come back: a worker that dies meanwhile leaves a charge it never
+ * heard of (which `lookup` finds). `pm_card_slow` answers only after the hold window.
  */
 export class SimulatedProvider implements PaymentProvider {
   private readonly redis: Redis;
@@ -37,19 +42,39 @@ export class SimulatedProvider implements PaymentProvider {
   }
 
   async charge(req: ChargeRequest): Promise<ChargeResult> {
+    const answer = (ms: number) => sleep(req.paymentMethod === 'pm_card_slow' ? this.opts.slowMs : ms);
     const calls = await this.redis.hincrby(`${this.prefix}:calls`, req.idempotencyKey, 1);
-    await sleep(req.paymentMethod === 'pm_card_slow' ? this.opts.slowMs : this.opts.latencyMs);
-    if (req.paymentMethod === 'pm_card_declined') return { outcome: 'declined', reason: 'card_declined' };
-    if (req.paymentMethod === 'pm_card_flaky' && calls <= FLAKY_FAILURES) {
-      throw new TransientPaymentError('simulated provider timeout');
+    // A key whose charge was refunded stays refunded: charging it again is a decline, never a second sale.
+    if (await this.redis.hexists(`${this.prefix}:refunds`, req.idempotencyKey)) {
+      await answer(this.opts.latencyMs);
+      return { outcome: 'declined', reason: 'charge_refunded' };
     }
     const named = req.paymentMethod.startsWith('pm_card_');
-    if (!named && Math.random() < this.opts.failureRate) throw new TransientPaymentError('simulated provider error');
-    const reference = `ch_${randomBytes(8).toString('hex')}`;
-    const created = await this.redis.hsetnx(`${this.prefix}:charges`, req.idempotencyKey, `${reference}:${req.amountMinor}`);
-    if (created) return { outcome: 'succeeded', reference };
-    const existing = (await this.redis.hget(`${this.prefix}:charges`, req.idempotencyKey)) ?? '';
-    return { outcome: 'succeeded', reference: existing.split(':')[0] };
+    const failed = req.paymentMethod === 'pm_card_declined' ? 'declined'
+      : (req.paymentMethod === 'pm_card_flaky' && calls <= FLAKY_FAILURES) || (!named && Math.random() < this.opts.failureRate) ? 'transient'
+        : null;
+    if (failed) {
+      await answer(this.opts.latencyMs);
+      if (failed === 'declined') return { outcome: 'declined', reason: 'card_declined' };
+      throw new TransientPaymentError('simulated provider timeout');
+    }
+    const fresh = `ch_${randomBytes(8).toString('hex')}`;
+    await this.redis.hsetnx(`${this.prefix}:charges`, req.idempotencyKey, `${fresh}:${req.amountMinor}`);
+    const reference = ((await this.redis.hget(`${this.prefix}:charges`, req.idempotencyKey)) ?? fresh).split(':')[0];
+    await answer(this.opts.latencyMs);
+    return { outcome: 'succeeded', reference };
+  }
+
+  async lookup(idempotencyKey: string): Promise<ChargeRecord | null> {
+    const [charge, refund] = await this.redis.pipeline()
+      .hget(`${this.prefix}:charges`, idempotencyKey)
+      .hget(`${this.prefix}:refunds`, idempotencyKey)
+      .exec() ?? [];
+    const charged = charge?.[1] as string | null;
+    if (!charged) return null;
+    const [reference, amount] = charged.split(':');
+    const refunded = refund?.[1] as string | null;
+    return { reference, amountMinor: Number(amount), refundReference: refunded ? refunded.split(':')[0] : null };
   }
 
   async refund(req: RefundRequest): Promise<{ reference: string }> {

@@ -12,6 +12,8 @@ const SCRIPTS = {
   sweep: 6,
   'init-product': 6,
   'update-product': 6,
+  'set-fields': 1,
+  'restore-holds': 6,
 } as const satisfies Record<string, number | null>;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -52,3 +54,11 @@ export class Scripts {
 }
 
 const commandName = (name: string) => `drop_${name.replace(/-/g, '_')}`;
+
+/**
+ * Sets fields of a ticket (guard `status`) or product hash (guard `total`) only while it
+ * still exists (set-fields.lua); false when Redis no longer has it.
+ */
+export async function setExisting(scripts: Scripts, key: string, guard: 'status' | 'total', fields: Record<string, string | number>): Promise<boolean> {
+  return (await scripts.run('set-fields', [key], [guard, ...Object.entries(fields).flat()])) === 1;
+}

@@ -182,6 +182,18 @@ describe('POST /products/:id/purchases', () => {
     expect((await buy(drop.id, 'ann', { quantity: 2 })).status).toBe(202);
   });
 
+  it('answers 422 naming quantity when price × quantity is over MAX_ORDER_AMOUNT, and admits one unit of the dearest product', async () => {
+    const drop = await createDrop(ctx, 50, { price: 10_000_000, perUserLimit: 10 });
+    expect(ctx.config.MAX_ORDER_AMOUNT).toBe(10_000_000);
+    for (const quantity of [2, 10]) {
+      const res = await buy(drop.id, `dear-${quantity}`, { quantity });
+      expectError(res, 422, 'invalid');
+      expect(res.body.error.field).toBe('quantity');
+    }
+    expect((await stats(drop.id)).tickets.queued).toBe(0);
+    expect((await buy(drop.id, 'dear-1', { quantity: 1 })).status).toBe(202);
+  });
+
   it('answers 413 payload_too_large for a body over 16kb', async () => {
     const drop = await createDrop(ctx, 5);
     const res = await buy(drop.id, 'ann', { quantity: 1, note: 'x'.repeat(17 * 1024) });

@@ -121,6 +121,25 @@ describe('GET /orders and /orders/:id', () => {
     expect((await http.http('GET', '/orders', { token: bob.token })).body).toMatchObject([{ ticketId: bob.ticketId, status: 'pending' }]);
   });
 
+  it('keeps buyers whose ids differ only in case apart: CAROL sees none of carol\'s orders, tickets or payments', async () => {
+    const drop = await createDrop(ctx, 5);
+    const carol = await buy(drop.id, 'carol');
+    await processAdmission(ctx.deps, carol.ticketId);
+    await processPayment(ctx.deps, carol.ticketId);
+    const own = await http.http('GET', '/orders', { token: carol.token });
+    expect(own.body).toMatchObject([{ ticketId: carol.ticketId, status: 'paid', payment: { status: 'succeeded' } }]);
+    for (const impostor of ['CAROL', 'Carol', 'caroL']) {
+      const token = await ctx.token(impostor);
+      expect((await http.http('GET', '/orders', { token })).body).toEqual([]);
+      expectError(await http.http('GET', `/orders/${own.body[0].id}`, { token }), 404, 'not_found');
+      expectError(await http.http('GET', `/tickets/${carol.ticketId}`, { token }), 404, 'not_found');
+    }
+    // Ticket ids are case-sensitive in the ledger too: another spelling is another (unknown) ticket.
+    const [row] = await ctx.deps.orm.em.getConnection().execute('select count(*) as n from orders where ticket_id = ?',
+      [carol.ticketId.toUpperCase()]);
+    expect(Number(row.n)).toBe(carol.ticketId === carol.ticketId.toUpperCase() ? 1 : 0);
+  });
+
   it('never answered a 5xx in this file', () => {
     expect(http.serverErrors()).toEqual([]);
   });

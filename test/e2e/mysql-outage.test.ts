@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
 import { TcpProxy } from '../setup/tcp-proxy.ts';
 
 describe('when MySQL is unreachable mid-drain', () => {
@@ -48,5 +48,50 @@ describe('when MySQL is unreachable mid-drain', () => {
     expect(l.payments.succeeded).toBe(40);
     const s = await stats(ctx, drop.id);
     expect(s.stock).toEqual({ total: 40, available: 0, reserved: 0, sold: 40 });
+  });
+});
+
+describe('when MySQL is away for longer than a hold', () => {
+  let ctx: TestContext;
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: 3306 });
+  beforeAll(async () => {
+    const port = await proxy.start();
+    ctx = await createTestContext('mysqllong', {
+      TEST_MYSQL_URL: `mysql://root@127.0.0.1:${port}`, PAYMENT_HOLD_MS: '3000', RECONCILE_INTERVAL_MS: '500', PAYMENT_LATENCY_MS: '300',
+    });
+    await ctx.startWorkers();
+  });
+  afterAll(async () => {
+    await proxy.start();
+    await ctx.close();
+    await proxy.stop();
+  });
+
+  it('charges no buyer whose hold ran out meanwhile, sells every unit once, and ends every order', async () => {
+    const STOCK = 40;
+    const drop = await createDrop(ctx, STOCK);
+    await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 20 } });
+    const methods = ['pm_card_ok', 'pm_card_ok', 'pm_card_flaky'];
+    const answers = await buyAll(ctx, drop.id, Array.from({ length: 150 }, (_, i) => ({ userId: `l-${i}`, paymentMethod: methods[i % 3] })));
+    await eventually('a few orders paid', async () => (await stats(ctx, drop.id)).tickets.paid >= 5);
+
+    await proxy.stop();
+    await new Promise((r) => setTimeout(r, 6000));
+    await proxy.start();
+
+    const tickets = answers.filter((a) => a.status === 202).map((a) => ({ ticketId: a.ticketId!, token: a.token }));
+    const final = await pollUntilTerminal(ctx, tickets, 120_000);
+    expect(final.size).toBe(tickets.length);
+    await eventually('orders ended and charges checked', async () =>
+      (await ledger(ctx, drop.id)).pendingOrders === 0
+      && (await ctx.http('GET', '/admin/reconcile', { admin: true })).body.payments.endedNotYetChecked === 0, 90_000);
+
+    const paid = new Set([...final.values()].filter((t) => t.status === 'paid').map((t) => t.ticketId));
+    expect(paid.size).toBe(STOCK);
+    const sim = await providerLedger(ctx);
+    const net = (t: string) => (t in sim.charges ? 1 : 0) - (t in sim.refunds ? 1 : 0);
+    expect(tickets.filter((t) => net(t.ticketId) !== (paid.has(t.ticketId) ? 1 : 0))).toEqual([]);
+    expect(await ledger(ctx, drop.id)).toMatchObject({ paidUnits: STOCK, paidOrders: STOCK, pendingOrders: 0 });
+    expect((await stats(ctx, drop.id)).stock).toEqual({ total: STOCK, available: 0, reserved: 0, sold: STOCK });
   });
 });

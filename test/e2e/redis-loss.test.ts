@@ -91,6 +91,55 @@ describe('when Redis loses a product', () => {
     expect(await queue.isPaused()).toBe(false);
   });
 
+  it('gives a pending order its hold back even when a step on its way left a stray field on its ticket', async () => {
+    const drop = await createDrop(ctx, 5);
+    const [slow] = await buyAll(ctx, drop.id, [{ userId: 'stray-1', paymentMethod: 'pm_card_slow' }]);
+    await eventually('a pending order', async () => (await ledger(ctx, drop.id)).pendingOrders === 1);
+    const ticketKey = ctx.deps.keys.ticket(drop.id, slow.ticketId!);
+    const [{ id }] = await ctx.deps.orm.em.getConnection().execute('select id from orders where ticket_id = ?', [slow.ticketId]);
+    const orderId = String(id);
+    // Redis loses the product; a stock-worker step that was on its way writes its field after.
+    await dropProductKeys(drop.id);
+    await ctx.deps.redis.hset(ticketKey, 'order', orderId);
+
+    const [next] = await buyAll(ctx, drop.id, [{ userId: 'stray-2' }]);
+    expect(next.status).toBe(202);
+    const restored = await ctx.deps.redis.hgetall(ticketKey);
+    expect(restored).toMatchObject({ status: 'reserved', user: 'stray-1', qty: '1', order: orderId, pm: 'pm_card_slow' });
+    expect(await ctx.deps.redis.zscore(ctx.deps.keys.product(drop.id).holds, slow.ticketId!)).not.toBeNull();
+    // The slow card's hold runs out again; everything ends, nothing drifts.
+    const final = await pollUntilTerminal(ctx, [slow, next].map((a) => ({ ticketId: a.ticketId!, token: a.token })));
+    expect(final.get(slow.ticketId!)?.status).toBe('expired');
+    expect(final.get(next.ticketId!)?.status).toBe('paid');
+    await eventually('holds settled', async () => (await stats(ctx, drop.id)).stock.reserved === 0, 30_000);
+    expect((await ledger(ctx, drop.id)).pendingOrders).toBe(0);
+    const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
+    expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
+  });
+
+  it('queues again, in their order, the waiting tickets that outlived their product\'s state, and sells out exactly', async () => {
+    const STOCK = 10;
+    const drop = await createDrop(ctx, STOCK);
+    await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 5 } });
+    const answers = await buyAll(ctx, drop.id, Array.from({ length: 30 }, (_, i) => ({ userId: `outlived-${i}` })));
+    expect(answers.every((a) => a.status === 202)).toBe(true);
+    // Redis loses the product's hash, sets and queue, but not its tickets' hashes.
+    const k = ctx.deps.keys.product(drop.id);
+    await ctx.deps.redis.del(k.product, k.live, k.held, k.queued, k.waiting, k.holds);
+    const queueKeys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:${reserveQueueName(drop.id)}:*`);
+    if (queueKeys.length) await ctx.deps.redis.del(...queueKeys);
+
+    const final = await pollUntilTerminal(ctx, answers.map((a) => ({ ticketId: a.ticketId!, token: a.token })), 60_000);
+    expect(final.size).toBe(30);
+    const statuses = answers.map((a) => final.get(a.ticketId!).status);
+    expect(statuses.filter((x) => x === 'paid')).toHaveLength(STOCK);
+    // First come, first served still: the paid ones are the earliest tickets.
+    expect(statuses.slice(0, STOCK)).toEqual(Array(STOCK).fill('paid'));
+    const s = await stats(ctx, drop.id);
+    expect(s.stock).toEqual({ total: STOCK, available: 0, reserved: 0, sold: STOCK });
+    expect((await ledger(ctx, drop.id)).paidOrders).toBe(STOCK);
+  });
+
   it('reports drift between Redis and MySQL', async () => {
     const drop = await createDrop(ctx, 3);
     const ok = await ctx.http('GET', '/admin/reconcile', { admin: true });

@@ -51,9 +51,9 @@ export async function ledger(ctx: TestContext, productId: number) {
 export async function providerLedger(ctx: TestContext) {
   const prefix = `${ctx.config.KEY_PREFIX}:sim`;
   const [charges, refunds, calls] = await Promise.all([
-    ctx.deps.redis.hgetall(`${prefix}:charges`),
-    ctx.deps.redis.hgetall(`${prefix}:refunds`),
-    ctx.deps.redis.hgetall(`${prefix}:calls`),
+    ctx.deps.providerRedis.hgetall(`${prefix}:charges`),
+    ctx.deps.providerRedis.hgetall(`${prefix}:refunds`),
+    ctx.deps.providerRedis.hgetall(`${prefix}:calls`),
   ]);
   return { charges, refunds, calls };
 }

@@ -11,10 +11,10 @@ export const PaymentSchema = defineEntity({
   tableName: 'payments',
   properties: {
     id: p.integer().primary().autoincrement(),
-    ticketId: p.string().length(64).unique(),
+    ticketId: p.string().length(64).unique().collation('utf8mb4_bin'),
     orderId: p.integer().index(),
     status: p.enum(PAYMENT_STATUSES),
-    amountMinor: p.integer(),
+    amountMinor: p.bigint('number'),
     currency: p.string().length(3),
     attempts: p.integer(),
     providerReference: p.string().length(100).nullable(),

@@ -24,10 +24,18 @@ export const ProductSchema = defineEntity({
      */
     paused: p.boolean().default(false),
     admissionRatePerSec: p.integer().nullable(),
+    /**
+     * The product's live counters as Redis last had them (the janitor writes them every
+     * few seconds): after Redis lost the product, what it held then is what was lost.
+     */
+    redisSnapshot: p.json<RedisSnapshot>().nullable(),
     createdAt: p.datetime().length(3).onCreate(() => new Date()),
     updatedAt: p.datetime().length(3).onCreate(() => new Date()).onUpdate(() => new Date()),
   },
 });
 
 export type Product = InferEntity<typeof ProductSchema>;
+
+/** Live counters of a product in Redis at one instant (see Product.redisSnapshot). */
+export type RedisSnapshot = { at: number; seq: number; tickets: Record<string, number> };
 export type ProductType = Product['type'];

@@ -15,7 +15,7 @@
 ]]
 --- @include "product"
 
-if redis.call('EXISTS', K_PRODUCT) == 0 then return {'not_loaded'} end
+if not loaded() then return {'not_loaded'} end
 
 local ticketId, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local idem = ARGV[5]

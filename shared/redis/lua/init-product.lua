@@ -4,11 +4,13 @@
     KEYS[1..6] product keys
     ARGV[1] n, then n field/value pairs for the product hash, then userId/units pairs
     for the held hash.
-  Returns 1 when it loaded the state, 0 when the state was already present.
+  Returns 1 when it loaded the state, 0 when the state was already present. A product
+  hash without its total (a stray field written after Redis lost the product) is replaced.
 ]]
 --- @include "product"
 
-if redis.call('EXISTS', K_PRODUCT) == 1 then return 0 end
+if loaded() then return 0 end
+redis.call('DEL', K_PRODUCT, K_HELD)
 local n = tonumber(ARGV[1])
 for i = 2, 2 * n, 2 do
   redis.call('HSET', K_PRODUCT, ARGV[i], ARGV[i + 1])

@@ -1,16 +1,19 @@
 --[[
-  Ends a reserved ticket whose payment failed or whose hold expired, and gives its
-  units back exactly once: to the oldest parked tickets first. Idempotent: the ids of
+  Ends a reserved ticket whose payment failed, whose hold expired, or whose order can
+  never be stored, and gives its units back exactly once: to the oldest parked tickets first. Idempotent: the ids of
   the tickets that received the units are kept on the released ticket, so a retry
   returns the same list and the caller can finish handing them over.
     KEYS[1..6] product keys   KEYS[7] ticket hash
-    ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] new status ('payment_failed'|'expired')
+    ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] new status ('payment_failed'|'expired'|'rejected')
     ARGV[4] reason  ARGV[5] terminal TTL (s)  ARGV[6] hold (ms)  ARGV[7] batch size
   Returns {outcome, promotedIds, remainingQueuedToSweep} where outcome is 'released' (also
   for a retry of the same release), or the ticket's status when it was not reserved
-  ('paid' means the charge won the race).
+  ('paid' means the charge won the race), or 'not_loaded' when the product's state is not
+  in Redis (the caller rebuilds it and tries again).
 ]]
 --- @include "product"
+
+if not loaded() then return {'not_loaded', {}, 0} end
 
 local tkey, ticketId, prefix, newStatus = KEYS[7], ARGV[1], ARGV[2], ARGV[3]
 local ttl, holdMs, batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])

@@ -14,11 +14,15 @@
   tickets were dealt with, and waitMs > 0 when the rest wait for tokens. r_i is {status,
   requestId} where status is 'reserved', 'waiting', 'sold_out', 'rejected', any later
   status of an already-processed ticket, or 'missing'; when this call made the hold it is
-  {'reserved', requestId, userId, qty, heldAtMs} (what fulfilling it needs). endedSoldOut
+  {'reserved', requestId, userId, qty, heldAtMs, paymentMethod} (what fulfilling it needs). endedSoldOut
   is 1 when this call ended a ticket sold out (the caller then sweeps the queue).
   Fairness: a ticket never takes units while an older ticket is parked.
+  Returns {-1} when the product's state is not in Redis (it was lost): nothing is decided
+  until the caller has rebuilt it.
 ]]
 --- @include "product"
+
+if not loaded() then return {-1} end
 
 local holdMs, ttl, limited = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
 local now = nowMs()
@@ -39,7 +43,7 @@ local out = {0, 0, 0}
 local n = #ARGV - 3
 for i = 1, n do
   local tkey, ticketId = KEYS[6 + i], ARGV[3 + i]
-  local status, user, qty, seq, rid = unpack(redis.call('HMGET', tkey, 'status', 'user', 'qty', 'seq', 'rid'))
+  local status, user, qty, seq, rid, pm = unpack(redis.call('HMGET', tkey, 'status', 'user', 'qty', 'seq', 'rid', 'pm'))
   local r
   rid = rid or ''
   if not status then
@@ -61,7 +65,7 @@ for i = 1, n do
       r = {'sold_out', rid}
     elseif qty <= avail and redis.call('ZCOUNT', K_WAITING, '-inf', '(' .. seq) == 0 then
       hold(tkey, ticketId, user, qty, now, holdMs)
-      r = {'reserved', rid, user, qty, now}
+      r = {'reserved', rid, user, qty, now, pm or ''}
     else
       redis.call('ZADD', K_WAITING, seq, ticketId)
       r = {'waiting', rid}

@@ -9,9 +9,12 @@
   before), otherwise the ticket's terminal status ('expired', 'payment_failed', ...) or
   'missing'. promotedIds are parked tickets that got a hold because this sale ended the
   hopeless heads before them; the caller hands them on (order, payment). They are kept on
-  the ticket so a retry returns the same list.
+  the ticket so a retry returns the same list. {'not_loaded', 0, {}} when the product's
+  state is not in Redis: the caller rebuilds it and tries again.
 ]]
 --- @include "product"
+
+if not loaded() then return {'not_loaded', 0, {}} end
 
 local tkey, ticketId, prefix = KEYS[7], ARGV[1], ARGV[2]
 local ttl, holdMs, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

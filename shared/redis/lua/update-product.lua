@@ -11,7 +11,7 @@
 ]]
 --- @include "product"
 
-if redis.call('EXISTS', K_PRODUCT) == 0 then return {'not_loaded'} end
+if not loaded() then return {'not_loaded'} end
 if ARGV[1] ~= '' then
   local total = tonumber(ARGV[1])
   local committed = pnum('sold') + pnum('reserved')

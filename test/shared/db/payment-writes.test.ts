@@ -4,6 +4,7 @@ import { TcpProxy } from '../../setup/tcp-proxy.ts';
 import { connectOrm, type Orm } from '../../../shared/db/orm.ts';
 import { recordPayment, type PaymentRecord } from '../../../shared/domain/payments.ts';
 import { settleOrder } from '../../../shared/domain/orders.ts';
+import { isUnstorable } from '../../../shared/db/batcher.ts';
 
 /**
  * The payment worker's two MySQL writes, batched per event-loop turn: each caller must
@@ -28,7 +29,7 @@ describe('batched payment writes', () => {
 
   /** Pending orders for these tickets (through the stock worker's batched insert). */
   const pendingOrders = (ticketIds: string[]) => Promise.all(ticketIds.map((ticketId) =>
-    ctx.deps.orders.ensure({ ticketId, userId: `u-${ticketId}`, productId: 1, quantity: 1, amountMinor: 12000, currency: 'EUR' })));
+    ctx.deps.orders.ensure({ ticketId, userId: `u-${ticketId}`, productId: 1, quantity: 1, amountMinor: 12000, currency: 'EUR', paymentMethod: 'pm_card_ok' })));
 
   /** A fixed shuffle (Fisher-Yates on a small LCG), so a failure can be replayed. */
   const shuffle = <T>(items: T[]) => {
@@ -81,14 +82,16 @@ describe('batched payment writes', () => {
       expect(rows[0].updated_at > before.updated_at).toBe(true);
     });
 
-    it('rejects every caller of a batch with a bad value, and writes none of its rows', async () => {
+    it('rejects only the caller whose row MySQL cannot take, and writes its neighbours in the batch', async () => {
       const results = await Promise.allSettled([
         recordPayment(orm, payment('rp-bad-1')),
         recordPayment(orm, payment('rp-bad-2', { status: 'bogus' as PaymentRecord['status'] })),
         recordPayment(orm, payment('rp-bad-3')),
       ]);
-      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-      expect(await sql(`select id from payments where ticket_id like 'rp-bad-%'`)).toEqual([]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(isUnstorable((results[1] as PromiseRejectedResult).reason)).toBe(true);
+      const rows = await sql<{ ticket_id: string }>(`select ticket_id from payments where ticket_id like 'rp-bad-%' order by ticket_id`);
+      expect(rows.map((r) => r.ticket_id)).toEqual(['rp-bad-1', 'rp-bad-3']);
     });
   });
 
@@ -137,18 +140,20 @@ describe('batched payment writes', () => {
       expect(await orderRow('so-done')).toEqual(before);
     });
 
-    it('rejects every caller of a batch with a bad value, and rolls back the rest of it', async () => {
-      // The good ticket sorts first, so its update runs before the bad one fails.
+    it('rejects only the caller with a bad value; the batch is rolled back and its neighbours settle one by one', async () => {
+      // The good ticket sorts first, so its update runs before the bad one fails the batch.
       await pendingOrders(['so-bad-a', 'so-bad-b', 'so-bad-c']);
       const results = await Promise.allSettled([
         settleOrder(orm, 'so-bad-a', 'paid'),
         settleOrder(orm, 'so-bad-b', 'bogus' as 'paid'),
         settleOrder(orm, 'so-bad-c', 'failed'),
       ]);
-      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-      for (const t of ['so-bad-a', 'so-bad-b', 'so-bad-c']) expect((await orderRow(t)).status).toBe('pending');
-      // Nothing was left locked or half done: the next batch settles them.
-      expect(await settleOrder(orm, 'so-bad-a', 'paid')).toBe(true);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'error'))).toEqual([true, 'error', true]);
+      expect([(await orderRow('so-bad-a')).status, (await orderRow('so-bad-b')).status, (await orderRow('so-bad-c')).status])
+        .toEqual(['paid', 'pending', 'failed']);
+      // Nothing was left locked or half done: the next batch settles the bad one's order.
+      expect(await settleOrder(orm, 'so-bad-b', 'paid')).toBe(true);
     });
 
     it('runs a batch again when InnoDB picks it as a deadlock victim', async () => {

@@ -166,8 +166,8 @@ describe('reserve.lua with a batch (one admission job)', () => {
     const [handled, waitMs, endedSoldOut, ...replies] = await s.reserveBatch([a, b, c]);
     expect({ handled, waitMs, endedSoldOut }).toEqual({ handled: 3, waitMs: 0, endedSoldOut: 0 });
     expect(replies.map((r) => r[0])).toEqual(['reserved', 'reserved', 'waiting']);
-    // A hold made by this call carries what fulfilling it needs: user, qty, time, request id.
-    expect(replies[0]).toEqual(['reserved', 'req-test', 'ann', 1, expect.any(Number)]);
+    // A hold made by this call carries what fulfilling it needs: user, qty, time, request id, payment method.
+    expect(replies[0]).toEqual(['reserved', 'req-test', 'ann', 1, expect.any(Number), 'pm_card_ok']);
     expect(replies[2]).toEqual(['waiting', 'req-test']);
     expect(await s.waiting()).toEqual([c]);
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_reserved: 2, t_queued: 1 });

@@ -7,6 +7,12 @@
 local K_PRODUCT, K_LIVE, K_HELD, K_QUEUED, K_WAITING, K_HOLDS =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
+-- A product is loaded when its hash has its total: a hash holding only a stray field
+-- (written after Redis lost the product) does not count.
+local function loaded()
+  return redis.call('HEXISTS', K_PRODUCT, 'total') == 1
+end
+
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -85,6 +91,8 @@ end
 -- When nothing is available and nothing is held, no unit can come back: queued
 -- tickets end sold_out, oldest first, at most max per call. Returns how many remain.
 local function sweepSoldOut(prefix, now, ttl, max)
+  -- A product Redis lost has no stock to read: nothing may end sold out until it is rebuilt.
+  if not loaded() then return 0 end
   if pnum('available') + pnum('reserved') > 0 then return 0 end
   local ids = redis.call('ZRANGE', K_QUEUED, 0, max - 1)
   for _, id in ipairs(ids) do
