@@ -131,8 +131,9 @@ async function requeue(d: RebuildDeps, product: Product, waiting: Survivor[]): P
     pipeline.hset(k.live, t.user, t.id);
   }
   await pipeline.exec();
+  // At the head of the line: these tickets are older than any still waiting in a job.
   await d.queues.get(admissionQueueName(product.type, product.id))
-    .add('admit', { tickets: waiting.map((t) => t.id) }, jobOptions.admission(jobId));
+    .add('admit', { tickets: waiting.map((t) => t.id) }, { ...jobOptions.admission(jobId), lifo: true });
 }
 
 /** What Redis lost of a product, as its last snapshot counted it. */
