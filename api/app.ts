@@ -5,7 +5,6 @@ import { DomainError } from '../shared/errors.ts';
 import { overview } from '../shared/domain/overview.ts';
 import { createApiMetrics } from '../shared/metrics.ts';
 import { bullBoard } from '../dashboards/bull-board.ts';
-import { liveDropRoutes } from '../dashboards/live-drop.ts';
 import { adminGuard } from './middleware/admin-guard.ts';
 import { httpMetrics } from './middleware/http-metrics.ts';
 import { jsonBody } from './middleware/json-body.ts';
@@ -13,6 +12,7 @@ import { Lane, dropLane } from './middleware/drop-lane.ts';
 import { errorHandler } from './middleware/error-handler.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
+import { dashboardRoutes } from './routes/dashboard.routes.ts';
 import { healthRoutes } from './routes/health.routes.ts';
 import { metricsRoutes } from './routes/metrics.routes.ts';
 import { productRoutes } from './routes/products.routes.ts';
@@ -47,7 +47,7 @@ export function createApp(deps: Deps): App {
   app.use(bullBoard(deps)); // before the routes: Bull Board parses its own bodies
   routes.use(jsonBody(BODY_LIMIT)); // runs only for a matched route, before its own middleware
   for (const router of [healthRoutes(deps, lane), productRoutes(deps), purchaseRoutes(deps), ticketRoutes(deps),
-    adminRoutes(deps), liveDropRoutes(deps), metricsRoutes(metrics)]) {
+    adminRoutes(deps), dashboardRoutes(deps), metricsRoutes(metrics)]) {
     routes.use(router.routes());
   }
   app.use(routes.routes());

@@ -9,7 +9,8 @@ import { Queues } from './queues.ts';
 import { createRedis, whenReady, type RedisRole } from './redis/client.ts';
 import { Keys } from './redis/keys.ts';
 import { Scripts } from './redis/scripts.ts';
-import { createPaymentProvider, type PaymentProvider } from './payments/provider.ts';
+import { createPaymentProvider } from './payments/create-provider.ts';
+import type { PaymentProvider } from './payments/provider.ts';
 
 /** Everything a use case needs, wired once per process and passed down. */
 export type Deps = {

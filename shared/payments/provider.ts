@@ -1,8 +1,3 @@
-import type { Redis } from 'ioredis';
-import type { Config } from '../config.ts';
-import type { Keys } from '../redis/keys.ts';
-import { SimulatedProvider } from './simulated.provider.ts';
-
 export type ChargeRequest = {
   /** The ticket id: the provider charges one key at most once, however often asked. */
   idempotencyKey: string;
@@ -37,16 +32,4 @@ export interface PaymentProvider {
   charge(req: ChargeRequest): Promise<ChargeResult>;
   refund(req: RefundRequest): Promise<{ reference: string }>;
   lookup(idempotencyKey: string): Promise<ChargeRecord | null>;
-}
-
-/**
- * The simulated provider keeps its ledger in Redis: by default the system's, or the one
- * `PAYMENT_SIM_REDIS_URL` names (a card network's ledger does not vanish with ours).
- */
-export function createPaymentProvider(config: Config, redis: Redis, keys: Keys): PaymentProvider {
-  return new SimulatedProvider(redis, `${keys.prefix}:sim`, {
-    latencyMs: config.PAYMENT_LATENCY_MS,
-    failureRate: config.PAYMENT_FAILURE_RATE,
-    slowMs: config.PAYMENT_HOLD_MS + 1000,
-  });
 }

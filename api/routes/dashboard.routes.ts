@@ -1,19 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
-import { newRouter } from '../api/router.ts';
-import type { Deps } from '../shared/deps.ts';
-import { LiveFeed } from './live-feed.ts';
+import type { Deps } from '../../shared/deps.ts';
+import { LiveFeed } from '../../dashboards/live-feed.ts';
+import { newRouter } from '../router.ts';
 
 export const DASHBOARD_PATH = '/admin/dashboard';
 
-/** The page and its assets: plain files next to this module, read once. */
+/** The page and its assets: plain files in dashboards/, read once. */
+const DASHBOARDS = new URL('../../dashboards/', import.meta.url);
+
 const ASSETS: Record<string, { type: string; body: string }> = Object.fromEntries(
   [
     ['', 'live-drop.html', 'text/html; charset=utf-8'],
     ['/live-drop.css', 'live-drop.css', 'text/css; charset=utf-8'],
     ['/live-drop.js', 'live-drop.js', 'text/javascript; charset=utf-8'],
-  ].map(([route, file, type]) => [route, { type, body: readFileSync(new URL(file, import.meta.url), 'utf8') }]),
+  ].map(([route, file, type]) => [route, { type, body: readFileSync(new URL(file, DASHBOARDS), 'utf8') }]),
 );
 
 /** Nothing on the page comes from anywhere but this server. */
@@ -23,7 +25,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
  * The live drop dashboard: a static page that listens to server-sent events (one frame a
  * second) and steers with the admin API (pause, resume, rate). Behind the admin guard, like every `/admin` path.
  */
-export function liveDropRoutes(deps: Deps, feed = new LiveFeed(deps)) {
+export function dashboardRoutes(deps: Deps, feed = new LiveFeed(deps)) {
   // Full paths, no prefix: the page is `/admin/dashboard` itself, which a prefixed router
   // matches only with a trailing slash under strict routing.
   const router = newRouter();
