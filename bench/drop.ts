@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/redis/keys.ts';
-import { reserveQueueName } from '../shared/queues.ts';
+import { reserveQueueName } from '../shared/queues/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, onProgress, peakRss, runNode, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';

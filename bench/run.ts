@@ -97,7 +97,7 @@ function report(what: string, a: RushResult, extra: string) {
     `p50 ${a.latency.p50.toFixed(1)} ms p99 ${a.latency.p99.toFixed(1)} ms; ${extra}`);
 }
 
-/** The rules of DESIGN.md that a drop can break, checked on the final state. */
+/** The rules the system keeps (README, Failure guarantees) that a drop can break, checked on the final state. */
 async function check(s: Settings, d: DropResult): Promise<Checks> {
   const { stock, tickets } = d.stats;
   const orm = await connectOrm(`${s.mysqlUrl}/${s.database}`);

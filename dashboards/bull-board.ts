@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { KoaAdapter } from '@bull-board/koa';
 import type { Context, Next } from 'koa';
 import type { Deps } from '../shared/deps.ts';
-import { queueNames, reserveProductIds } from '../shared/domain/overview.ts';
+import { queueNames, reserveProductIds } from '../shared/domain/reporting/overview.ts';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 

@@ -1,6 +1,6 @@
 import type { Deps } from '../shared/deps.ts';
-import { overview, type QueueDepth } from '../shared/domain/overview.ts';
-import type { TicketStatus } from '../shared/domain/product-state.ts';
+import { overview, type QueueDepth } from '../shared/domain/reporting/overview.ts';
+import type { TicketStatus } from '../shared/domain/tickets/statuses.ts';
 
 /** One product on the dashboard: its live numbers and its rates since the last frame. */
 export type ProductFrame = {

@@ -1,21 +1,31 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { connectOrm, type Orm } from './db/orm.ts';
-import { AdmissionBatches } from './domain/admission-batches.ts';
-import { Catalog } from './domain/catalog.ts';
-import { PendingOrders } from './domain/pending-orders.ts';
+import { OrdersRepository } from './db/orders.repository.ts';
+import { PaymentsRepository } from './db/payments.repository.ts';
+import { ProductsRepository } from './db/products.repository.ts';
+import { SoldOutMemo } from './domain/admission/sold-out-memo.ts';
+import { Catalog } from './domain/products/catalog.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { Queues } from './queues.ts';
-import { createRedis, whenReady, type RedisRole } from './redis/client.ts';
-import { Keys } from './redis/keys.ts';
-import { Scripts } from './redis/scripts.ts';
 import { createPaymentProvider } from './payments/create-provider.ts';
 import type { PaymentProvider } from './payments/provider.ts';
+import { AdmissionBatches } from './queues/admission-batches.ts';
+import { Queues } from './queues/queues.ts';
+import { createRedis, whenReady, type RedisRole } from './redis/client.ts';
+import { Keys } from './redis/keys.ts';
+import { ProductStore } from './redis/product-store.ts';
+import { Scripts } from './redis/scripts.ts';
+import { TicketStore } from './redis/ticket-store.ts';
 
-/** Everything a use case needs, wired once per process and passed down. */
+/**
+ * Everything a use case needs, wired once per process and passed down. The domain
+ * (shared/domain) works through the stores, repositories and queues here; the raw
+ * connections are for wiring, health checks and tests.
+ */
 export type Deps = {
   config: Config;
   logger: Logger;
+  /** The main Redis connection (auto-pipelined in the API). */
   redis: Redis;
   /**
    * The connection BullMQ's queues use: `redis` in workers; in the API a second one that
@@ -25,16 +35,25 @@ export type Deps = {
   queueRedis: Redis;
   /** The simulated payment provider's ledger (`redis` unless PAYMENT_SIM_REDIS_URL is set). */
   providerRedis: Redis;
+  orm: Orm;
+
+  /** Redis: the Lua scripts (typed), tickets, products' live state. */
   keys: Keys;
   scripts: Scripts;
+  tickets: TicketStore;
+  productState: ProductStore;
+  /** MySQL: the order ledger, payment records, products. */
+  orders: OrdersRepository;
+  payments: PaymentsRepository;
+  products: ProductsRepository;
+  /** BullMQ: the queues, and the API's admission jobs, each carrying a batch of tickets. */
   queues: Queues;
-  /** The API's admission jobs, each carrying a batch of tickets. */
   admissions: AdmissionBatches;
-  orm: Orm;
+
+  /** Product metadata cached in memory; products known to be finally sold out. */
   catalog: Catalog;
-  /** Pending orders created in batches by the stock worker's jobs. */
-  orders: PendingOrders;
-  payments: PaymentProvider;
+  soldOut: SoldOutMemo;
+  provider: PaymentProvider;
 };
 
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
@@ -47,15 +66,19 @@ export async function createDeps(config: Config, service: string, role: 'produce
   };
   const redis = await connect(role, service);
   const queueRedis = role === 'producer' ? await connect('producer-queues', `${service}-queues`) : redis;
+  const providerRedis = config.PAYMENT_SIM_REDIS_URL ? await connect(role, `${service}-payments`, config.PAYMENT_SIM_REDIS_URL) : redis;
   const orm = await connectOrm(config.DATABASE_URL);
   const keys = new Keys(config.KEY_PREFIX);
-  const scripts = new Scripts(redis);
+  const scripts = new Scripts(redis, keys, { holdMs: config.PAYMENT_HOLD_MS, ticketTtlS: config.TICKET_TTL_S });
   const queues = new Queues(queueRedis, config.KEY_PREFIX);
-  const catalog = new Catalog({ config, orm, redis, keys, scripts, queues });
-  const providerRedis = config.PAYMENT_SIM_REDIS_URL ? await connect(role, `${service}-payments`, config.PAYMENT_SIM_REDIS_URL) : redis;
-  const payments = createPaymentProvider(config, providerRedis, keys);
-  const orders = new PendingOrders(orm);
-  return { config, logger, redis, queueRedis, providerRedis, keys, scripts, queues, admissions: new AdmissionBatches(queues, logger), orm, catalog, orders, payments };
+  const products = new ProductsRepository(orm);
+  return {
+    config, logger, redis, queueRedis, providerRedis, orm,
+    keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState: new ProductStore(redis, keys, scripts),
+    orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products,
+    queues, admissions: new AdmissionBatches(queues, logger),
+    catalog: new Catalog(products), soldOut: new SoldOutMemo(), provider: createPaymentProvider(config, providerRedis, keys),
+  };
 }
 
 /** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */

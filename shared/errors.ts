@@ -27,7 +27,7 @@ export class DomainError extends Error {
 
   constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, retryAfterS?: number) {
     // An expected outcome, not a bug: no stack trace (capturing one through the async
-    // request stack cost 2-4 µs per 409 at the door; domain errors are never logged).
+    // request stack is paid at the door by every 409; domain errors are never logged).
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     super(message);

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { QUEUE_STATES, type Overview } from './domain/overview.ts';
-import { TERMINAL_STATUSES, TICKET_STATUSES } from './domain/product-state.ts';
+import { QUEUE_STATES, type Overview } from './domain/reporting/overview.ts';
+import { TERMINAL_STATUSES, TICKET_STATUSES } from './domain/tickets/statuses.ts';
 import type { Logger } from './logger.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 
 /**
- * Random ids from bytes drawn from the OS 4 KB at a time (as `randomUUID` does): one
- * `randomBytes(12)` per request cost the API 4-6 µs, most of it the system call.
+ * Random ids from bytes drawn from the OS 4 KB at a time (as `randomUUID` does) instead
+ * of one system call per request (bench/README.md, "Measured choices in the code").
  */
 const pool = Buffer.alloc(4092);
 let offset = pool.length;

@@ -63,6 +63,29 @@ function area(file: string): string {
   return top === 'shared' && second && !second.endsWith('.ts') ? `shared/${second}` : top;
 }
 
+describe('the rules (shared/domain)', () => {
+  it('reach Redis and MySQL only through the stores, scripts and repositories passed in, and BullMQ only through the queues', () => {
+    const raw = /from 'ioredis'|from 'bullmq'|from '@mikro-orm|\.em\.|getConnection\(|\.execute\(|deps\.(redis|queueRedis|providerRedis|orm)\b/;
+    const offenders = sourceFiles(join(ROOT, 'shared/domain'))
+      .flatMap((file) => readFileSync(file, 'utf8').split('\n').map((line, i) => ({ file: rel(file), line: i + 1, text: line.trim() })))
+      .filter((l) => raw.test(l.text) && !l.text.startsWith('*') && !l.text.startsWith('//'));
+    expect(offenders).toEqual([]);
+  });
+
+  it('keep each file short enough to read in one sitting', () => {
+    const long = SOURCES.flatMap((d) => sourceFiles(join(ROOT, d)))
+      .map((file) => ({ file: rel(file), lines: readFileSync(file, 'utf8').split('\n').length }))
+      .filter((f) => f.lines > 220 && !LONG_FILES.has(f.file));
+    expect(long).toEqual([]);
+  });
+});
+
+/** Files longer than about 200 lines, each with the reason it is one file. */
+const LONG_FILES = new Map([
+  ['shared/redis/scripts.ts', 'one typed method for each Lua script, with its parameter and result types, as BullMQ keeps its scripts.ts'],
+  ['shared/metrics.ts', 'every Prometheus series of the system in one table, as dashboards/README.md lists them'],
+]);
+
 describe('the import graph', () => {
   const graph = importGraph();
 

@@ -2,7 +2,7 @@ import { RateLimitError, UnrecoverableError, type Job } from 'bullmq';
 import type { Deps } from '../shared/deps.ts';
 import type { WorkerMetrics } from '../shared/metrics.ts';
 import type { PaymentProvider } from '../shared/payments/provider.ts';
-import type { AnyJob } from '../shared/queues.ts';
+import type { WorkerContext } from './worker-kit.ts';
 
 /** What a job did for one ticket: its outcome, and for a batch which ticket and request. */
 export type TicketOutcome = { outcome: string; ticketId?: string; requestId?: string };
@@ -11,13 +11,15 @@ export type TicketOutcome = { outcome: string; ticketId?: string; requestId?: st
  * Runs one job attempt of a step: with a child logger carrying the job's `requestId`,
  * `jobId` and `ticketId` (so every line the step logs names the HTTP request that caused
  * it), timing it and counting its outcomes: one for a ticket's job, one per ticket
- * handled for an admission job's batch (each logged with its own ticket and request).
+ * handled for a job that carries a batch (each logged with its own ticket and request).
  */
-export async function runJob<R>(
-  deps: Deps, metrics: WorkerMetrics, queue: string, job: Job<AnyJob>,
+export async function runJob<D extends object, R>(
+  ctx: WorkerContext, queue: string, job: Job<D, unknown>,
   step: (deps: Deps, attempt: number) => Promise<R>, outcomes: (result: R) => TicketOutcome[],
 ): Promise<R> {
-  const logger = deps.logger.child({ queue, jobId: job.id, ...('tickets' in job.data ? { tickets: job.data.tickets.length } : job.data) });
+  const { deps, metrics } = ctx;
+  const data = job.data as { tickets?: string[] } & Record<string, unknown>;
+  const logger = deps.logger.child({ queue, jobId: job.id, ...(data.tickets ? { tickets: data.tickets.length } : data) });
   if (job.attemptsMade === 0) {
     const readyAt = job.timestamp + (job.opts.delay ?? 0);
     metrics.jobWait.observe({ queue }, Math.max(0, ((job.processedOn ?? Date.now()) - readyAt) / 1000));
@@ -36,7 +38,7 @@ export async function runJob<R>(
   } catch (err) {
     done();
     if (err instanceof RateLimitError) throw err;
-    const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const final = err instanceof UnrecoverableError || (err as Error).name === 'PaymentDeclined' || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     metrics.jobs.inc({ queue, outcome: final ? 'failed' : 'retried' });
     throw err;
   }

@@ -36,7 +36,7 @@ const isBadEncoding = (err: Error) => /^(Z_|ERR__ERROR)/.test(String((err as { c
 const isBackendDown = (err: Error) =>
   /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect/i.test(err.message);
 
-/** Maps any error to the error body of DESIGN.md; registered first. */
+/** Maps any error to the error body every API error has (README, API); registered first. */
 export function errorHandler() {
   return async (ctx: Context, next: Next) => {
     try {

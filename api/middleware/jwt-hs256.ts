@@ -11,8 +11,9 @@ export type JwtPayload = { sub?: unknown; exp?: unknown; nbf?: unknown; iat?: un
  * or null for any token that is not valid now.
  *
  * Why not jose on the hot path: its WebCrypto verify imports the key and hops through a
- * crypto job on every call, 25-50 µs of the API's CPU per purchase; this is about 3 µs
- * (an HMAC keyed by a {@link hs256Key} made once costs 2 µs, keyed by raw bytes 8 µs).
+ * crypto job on every call, many times what one HMAC keyed by a {@link hs256Key} made
+ * once costs (bench/README.md, "Measured choices in the code"). The tests check it
+ * against jose on the same hostile tokens.
  */
 export function verifyHs256(token: string, key: KeyObject, nowS = Math.floor(Date.now() / 1000)): JwtPayload | null {
   const dot1 = token.indexOf('.');

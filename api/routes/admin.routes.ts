@@ -1,6 +1,6 @@
 import type { Deps } from '../../shared/deps.ts';
-import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/operations.ts';
-import { reconcile } from '../../shared/domain/reconcile.ts';
+import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/products/manage.ts';
+import { reconcile } from '../../shared/domain/reporting/reconcile.ts';
 import { newRouter } from '../router.ts';
 import { createProductBody, parse, parseId, patchProductBody, rateBody } from '../schemas.ts';
 

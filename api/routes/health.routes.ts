@@ -1,6 +1,6 @@
 import type { Deps } from '../../shared/deps.ts';
 import { DomainError } from '../../shared/errors.ts';
-import type { Lane } from '../middleware/drop-lane.ts';
+import type { Lane } from '../middleware/lane.ts';
 import { newRouter } from '../router.ts';
 
 /**

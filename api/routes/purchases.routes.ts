@@ -1,5 +1,5 @@
 import type { Deps } from '../../shared/deps.ts';
-import { admit } from '../../shared/domain/admission.ts';
+import { admit } from '../../shared/domain/admission/admit.ts';
 import { requireUser } from '../middleware/auth.ts';
 import { newRouter } from '../router.ts';
 import { idempotencyKey, parse, parseId, purchaseBody } from '../schemas.ts';

@@ -1,6 +1,6 @@
 import type { Deps } from '../../shared/deps.ts';
-import { readTicket } from '../../shared/domain/tickets.ts';
-import { getOrder, listOrders } from '../../shared/domain/orders.ts';
+import { readTicket } from '../../shared/domain/tickets/read-ticket.ts';
+import { getOrder, listOrders } from '../../shared/domain/orders/buyer-orders.ts';
 import { requireUser } from '../middleware/auth.ts';
 import { newRouter } from '../router.ts';
 import { parseId } from '../schemas.ts';
@@ -13,10 +13,10 @@ export function ticketRoutes(deps: Deps) {
     ctx.body = await readTicket(deps, ctx.params.ticketId, ctx.state.userId);
   });
   router.get('/orders', user, async (ctx) => {
-    ctx.body = await listOrders(deps.orm, ctx.state.userId);
+    ctx.body = await listOrders(deps, ctx.state.userId);
   });
   router.get('/orders/:id', user, async (ctx) => {
-    ctx.body = await getOrder(deps.orm, ctx.state.userId, parseId(ctx.params.id, 'Order'));
+    ctx.body = await getOrder(deps, ctx.state.userId, parseId(ctx.params.id, 'Order'));
   });
   return router;
 }

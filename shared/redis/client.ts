@@ -3,17 +3,14 @@ import { Redis, type RedisOptions } from 'ioredis';
 /**
  * `producer`: fails fast while Redis is away (the API answers 503 instead of queueing
  * commands in memory), and auto-pipelines: the commands of the requests handled in one
- * event-loop turn leave in one write, which under a rush saves the API about 6 µs and
- * Redis about 11 µs of CPU per purchase.
+ * event-loop turn leave in one write, which saves CPU in the API and in Redis.
  * `producer-queues`: the producer's connection for BullMQ's queues; fails fast too, but
- * is not auto-pipelined. ioredis builds a `Pipeline` for every auto-pipelined write and
- * copies into it every script defined on the connection: with BullMQ's 57 there, that
- * was about 20 µs a write under a rush and 100 µs for a lone request's writes, and a
- * general purchase at 50/s cost the API 15% more CPU (2.2 against 1.9 ms). BullMQ's adds
- * are few (one per batch of tickets) and gain nothing from auto-pipelining.
+ * is not auto-pipelined: ioredis builds a `Pipeline` for every auto-pipelined write and
+ * copies into it every script defined on the connection, BullMQ's many included, while
+ * BullMQ's adds are few (one per batch of tickets) and gain nothing from it.
  * `worker`: waits forever, as BullMQ workers must; not auto-pipelined, because a BullMQ
- * worker then waits for one batch to return before it sends the next and drains its
- * queue at half the rate.
+ * worker then waits for one batch to return before it sends the next.
+ * What each choice measured: bench/README.md, "Measured choices in the code".
  */
 export type RedisRole = 'producer' | 'producer-queues' | 'worker';
 

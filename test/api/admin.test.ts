@@ -121,8 +121,10 @@ describe('PUT /admin/products/:id/rate', () => {
     expect(res.status).toBe(200);
     expect(res.body.ratePerSecond).toBe(42);
     expect((await ctx.http('GET', `/admin/products/${drop.id}/stats`, { admin: true })).body.ratePerSecond).toBe(42);
-    const limit = await ctx.deps.queues.get(`reserve-${drop.id}`).getGlobalRateLimit();
-    expect(limit).toMatchObject({ max: 42, duration: 1000 });
+    // One limiter: the tickets-per-second bucket the stock worker spends (the product's live
+    // `rate`), for every worker at once; BullMQ's per-queue job limit is not a second one.
+    expect(await ctx.deps.redis.hget(ctx.deps.keys.product(drop.id).product, 'rate')).toBe('42');
+    expect(await ctx.deps.queues.get(`reserve-${drop.id}`).getGlobalRateLimit()).toBeNull();
   });
 
   it('answers 422 invalid naming perSecond for a bad rate, and for a general product', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Lane, type Place } from '../../api/middleware/drop-lane.ts';
+import { Lane, type Place } from '../../api/middleware/lane.ts';
 
 const turn = () => new Promise((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

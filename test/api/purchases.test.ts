@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { gzipSync } from 'node:zlib';
 import { createDrop, createTestContext, type TestContext } from '../setup/context.ts';
 import { badTokens, expectError, recordingHttp } from '../setup/drop-helpers.ts';
-import { processAdmission, processPayment } from '../../shared/domain/fulfilment.ts';
+import { processAdmission } from '../../shared/domain/reservation/reserve.ts';
+import { processPayment } from '../../shared/domain/payment/pay.ts';
 
 let ctx: TestContext;
 let http: ReturnType<typeof recordingHttp>;

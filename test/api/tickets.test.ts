@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../setup/context.ts';
 import { badTokens, expectError, recordingHttp } from '../setup/drop-helpers.ts';
-import { processAdmission, processExpiry, processPayment } from '../../shared/domain/fulfilment.ts';
+import { processAdmission } from '../../shared/domain/reservation/reserve.ts';
+import { processPayment } from '../../shared/domain/payment/pay.ts';
+import { processExpiry } from '../../shared/domain/expiry/expire.ts';
 
 let ctx: TestContext;
 let http: ReturnType<typeof recordingHttp>;

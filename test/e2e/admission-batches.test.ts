@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, stats } from '../setup/buyers.ts';
-import { MAX_BATCH } from '../../shared/domain/admission-batches.ts';
-import { reserveQueueName, type TicketsJob } from '../../shared/queues.ts';
-import { sweepProduct } from '../../workers/janitor.ts';
+import { MAX_BATCH } from '../../shared/queues/admission-batches.ts';
+import { reserveQueueName, type TicketsJob } from '../../shared/queues/queues.ts';
+import { repairProduct } from '../../shared/domain/recovery/repair.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -51,11 +51,11 @@ describe('admission jobs carry batches of tickets', () => {
     const product = (await ctx.deps.catalog.find(drop.id))!;
 
     // Young tickets may still have their job on the way: the janitor leaves them alone.
-    await sweepProduct(ctx.deps, product);
+    await repairProduct(ctx.deps, product);
     expect(await jobsOf(drop.id)).toEqual([]);
 
     for (const id of lost) await ctx.deps.redis.hset(ctx.deps.keys.ticket(drop.id, id), 'created', Date.now() - 60_000);
-    await sweepProduct(ctx.deps, product);
+    await repairProduct(ctx.deps, product);
     const readded = await jobsOf(drop.id);
     expect(readded.flatMap((j) => j.data.tickets).sort()).toEqual([...lost].sort());
 

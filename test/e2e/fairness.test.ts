@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { productScripts } from '../setup/drop-helpers.ts';
-import { processAdmission, processPayment } from '../../shared/domain/fulfilment.ts';
-import { PAYMENT_QUEUE } from '../../shared/queues.ts';
+import { processAdmission } from '../../shared/domain/reservation/reserve.ts';
+import { processPayment } from '../../shared/domain/payment/pay.ts';
+import { PAYMENT_QUEUE } from '../../shared/queues/queues.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -54,7 +55,7 @@ describe('a payment step retried after its settle handed units on', () => {
     expect(await processAdmission(bare.deps, bob)).toBe('waiting');
     expect(await processAdmission(bare.deps, cat)).toBe('waiting');
     // The first attempt settled in Redis and died before handing cat on.
-    expect(await s.settle(ann)).toEqual(['paid', 0, [cat]]);
+    expect(await s.settle(ann)).toEqual({ outcome: 'paid', promoted: [cat], remaining: 0 });
     expect(await s.ticket(cat)).not.toHaveProperty('order');
     expect(await processPayment(bare.deps, ann)).toBe('paid');
     expect(await s.ticket(cat)).toMatchObject({ status: 'reserved', order: expect.any(String) });

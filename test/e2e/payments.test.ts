@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
-/** Rule 1 and 2 of DESIGN.md, read from the stats endpoint and the MySQL ledger together. */
+/** No oversell and nothing lost, read from the stats endpoint and the MySQL ledger together. */
 async function expectBalanced(ctx: TestContext, productId: number) {
   const s = await stats(ctx, productId);
   const l = await ledger(ctx, productId);

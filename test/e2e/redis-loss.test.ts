@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
-import { reserveQueueName } from '../../shared/queues.ts';
+import { reserveQueueName } from '../../shared/queues/queues.ts';
 
 describe('when Redis loses a product', () => {
   let ctx: TestContext;
@@ -80,7 +80,7 @@ describe('when Redis loses a product', () => {
     expect(await stats(ctx, drop.id)).toMatchObject({ paused: true, ratePerSecond: 7 });
     const queue = ctx.deps.queues.get(reserveQueueName(drop.id));
     expect(await queue.isPaused()).toBe(true);
-    expect(await queue.getGlobalRateLimit()).toMatchObject({ max: 7, duration: 1000 });
+    expect(await ctx.deps.redis.hget(ctx.deps.keys.product(drop.id).product, 'rate')).toBe('7');
 
     // Resuming is remembered the same way.
     expect((await ctx.http('POST', `/admin/products/${drop.id}/resume`, { admin: true })).status).toBe(200);

@@ -1,11 +1,9 @@
 import { SignJWT } from 'jose';
 import { expect } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { newTicketId } from '../../shared/domain/tickets.ts';
-import { Scripts } from '../../shared/redis/scripts.ts';
+import { newTicketId } from '../../shared/domain/tickets/ids.ts';
+import { Scripts, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
 import { REDIS_URL, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
-
-type Reply = string | number | null | Reply[];
 
 export type AdmitOptions = {
   ticketId?: string;
@@ -19,63 +17,63 @@ export type AdmitOptions = {
 /** The product hash as numbers (counters) and strings (type, currency). */
 export type ProductState = Record<string, number> & { total: number; available: number; reserved: number; sold: number };
 
+/** The batch size the script helpers pass unless a test gives one. */
+const TEST_BATCH = 200;
+
 /**
- * Calls a product's Lua scripts directly with the arguments the domain code passes, so
- * script tests read like their contract headers. `scripts` lets a test use another
- * connection (to make concurrent calls really interleave).
+ * Calls a product's Lua scripts directly through the typed `Scripts` layer, with the
+ * arguments the domain code passes, so script tests read like their contract headers.
+ * `scripts` lets a test use another connection (to make concurrent calls really interleave).
  */
 export function productScripts(ctx: TestContext, productId: number, scripts: Scripts = ctx.deps.scripts) {
-  const { keys, redis, config } = ctx.deps;
-  const productKeys = keys.productScriptKeys(productId);
+  const { keys, redis } = ctx.deps;
   const k = keys.product(productId);
-  const prefix = k.ticketPrefix;
-  const ticketKeys = (ticketId: string) => [...productKeys, keys.ticket(productId, ticketId)];
   return {
     productId,
     keys: k,
-    productKeys,
-    async admit(userId: string, o: AdmitOptions = {}) {
-      const ticketId = o.ticketId ?? newTicketId(productId);
-      const idem = o.idempotencyKey ?? '';
-      return (await scripts.run(
-        'admit',
-        [...productKeys, keys.ticket(productId, ticketId), keys.idempotency(productId, userId, idem), keys.userRate(productId, userId)],
-        [ticketId, userId, o.quantity ?? 1, o.paymentMethod ?? 'pm_card_ok', idem, 'req-test', o.ratePerSec ?? 1_000_000,
-          o.maxQueued ?? 1_000_000, 3600],
-      )) as [string, ...Reply[]];
+    /** The product's keys (to delete its live state, as a Redis loss would). */
+    productKeys: keys.productScriptKeys(productId),
+    admit(userId: string, o: AdmitOptions = {}): Promise<AdmitResult> {
+      return scripts.admit({
+        productId,
+        ticketId: o.ticketId ?? newTicketId(productId),
+        userId,
+        quantity: o.quantity ?? 1,
+        paymentMethod: o.paymentMethod ?? 'pm_card_ok',
+        idempotencyKey: o.idempotencyKey ?? '',
+        requestId: 'req-test',
+        userRatePerSec: o.ratePerSec ?? 1_000_000,
+        maxQueued: o.maxQueued ?? 1_000_000,
+        idempotencyTtlS: 3600,
+      });
     },
     /** Admits and returns the new ticket id (fails the test when not created). */
     async admitted(userId: string, o: AdmitOptions = {}): Promise<string> {
       const reply = await this.admit(userId, o);
-      if (reply[0] !== 'created') throw new Error(`admit for ${userId}: ${JSON.stringify(reply)}`);
-      return String(reply[1]);
+      if (reply.outcome !== 'created') throw new Error(`admit for ${userId}: ${JSON.stringify(reply)}`);
+      return reply.ticketId;
     },
     /** reserve.lua for one ticket, not rate-limited: its status. */
     async reserve(ticketId: string): Promise<string> {
-      const [, , , [status]] = await this.reserveBatch([ticketId], false);
-      return status;
+      const reply = await this.reserveBatch([ticketId], false);
+      if (!reply.loaded) throw new Error(`reserve ${ticketId}: the product is not loaded`);
+      return reply.tickets[0].status;
     },
-    /** reserve.lua for a batch: {handled, waitMs, endedSoldOut, ...per-ticket replies}. */
-    async reserveBatch(ticketIds: string[], limited = true) {
-      return (await scripts.run('reserve', [...productKeys, ...ticketIds.map((id) => keys.ticket(productId, id))],
-        [config.PAYMENT_HOLD_MS, config.TICKET_TTL_S, limited ? 1 : 0, ...ticketIds])) as [number, number, number, ...[string, ...Reply[]][]];
+    /** reserve.lua for a batch (rate-limited unless `limited` is false). */
+    reserveBatch(ticketIds: string[], limited = true): Promise<ReserveResult> {
+      return scripts.reserve(productId, ticketIds, limited);
     },
-    async settle(ticketId: string, batch = 200) {
-      return (await scripts.run('settle', ticketKeys(ticketId),
-        [ticketId, prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch])) as [string, number, string[]];
+    settle(ticketId: string, batch = TEST_BATCH): Promise<FreedUnits> {
+      return scripts.settle(productId, ticketId, batch);
     },
-    async release(ticketId: string, status: 'payment_failed' | 'expired' = 'expired', batch = 200) {
-      const reason = status === 'expired' ? 'hold_expired' : 'card_declined';
-      return (await scripts.run('release', ticketKeys(ticketId),
-        [ticketId, prefix, status, reason, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch])) as [string, string[], number];
+    release(ticketId: string, status: 'payment_failed' | 'expired' = 'expired', batch = TEST_BATCH): Promise<FreedUnits> {
+      return scripts.release(productId, ticketId, status, status === 'expired' ? 'hold_expired' : 'card_declined', batch);
     },
-    async sweep(batch = 200): Promise<number> {
-      return (await scripts.run('sweep', productKeys, [prefix, config.TICKET_TTL_S, batch])) as number;
+    sweep(batch = TEST_BATCH): Promise<number> {
+      return scripts.sweep(productId, batch);
     },
-    async update(patch: { stock?: number; opensAtMs?: number; perUserLimit?: number }, batch = 200) {
-      return (await scripts.run('update-product', productKeys, [
-        patch.stock ?? '', patch.opensAtMs ?? '', patch.perUserLimit ?? '', prefix, config.TICKET_TTL_S, config.PAYMENT_HOLD_MS, batch,
-      ])) as [string, ...Reply[]];
+    update(patch: ProductUpdate, batch = TEST_BATCH): Promise<FreedUnits & { committed?: number }> {
+      return scripts.updateProduct(productId, patch, batch);
     },
     async state(): Promise<ProductState> {
       const raw = await redis.hgetall(k.product);
@@ -90,6 +88,14 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
 }
 
 export type ProductScripts = ReturnType<typeof productScripts>;
+
+/** Asserts a script's outcome, and lets the test read that outcome's fields. */
+export function expectOutcome<R extends { outcome: string }, O extends R['outcome']>(
+  reply: R,
+  outcome: O,
+): asserts reply is Extract<R, { outcome: O }> {
+  expect(reply.outcome).toBe(outcome);
+}
 
 const STATUSES = ['queued', 'reserved', 'paid', 'sold_out', 'payment_failed', 'expired', 'rejected'];
 
@@ -111,10 +117,11 @@ export async function expectConsistent(s: ProductScripts, o: { rebuilt?: boolean
 }
 
 /** Extra Redis connections, each with its own registered scripts. */
-export function scriptConnections(n: number) {
+export function scriptConnections(ctx: TestContext, n: number) {
   const conns = Array.from({ length: n }, () => new Redis(REDIS_URL));
+  const settings = { holdMs: ctx.config.PAYMENT_HOLD_MS, ticketTtlS: ctx.config.TICKET_TTL_S };
   return {
-    scripts: conns.map((c) => new Scripts(c)),
+    scripts: conns.map((c) => new Scripts(c, ctx.deps.keys, settings)),
     close: () => Promise.all(conns.map((c) => c.quit())),
   };
 }
@@ -179,7 +186,7 @@ export async function badTokens(ctx: TestContext) {
   } as Record<string, string | undefined>;
 }
 
-/** Asserts the DESIGN.md error body: `{"error": {"code", "message", ...details}}`. */
+/** Asserts the error body every API error has: `{"error": {"code", "message", ...details}}`. */
 export function expectError(res: HttpResult, status: number, code: string) {
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
   expect(typeof res.body.error.message).toBe('string');

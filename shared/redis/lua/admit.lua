@@ -8,7 +8,7 @@
     ARGV[8] max queued tickets  ARGV[9] idempotency TTL (s)
     ARGV[10] id of the admission job (batch) the API will add the ticket to, or ''
   Returns one of:
-    {'created', ticketId, position}   {'existing', ticketId}   {'not_loaded'}
+    {'created', ticketId, position, ratePerSecond}   {'existing', ticketId}   {'not_loaded'}
     {'not_open', opensAtMs, nowMs}    {'paused'}   {'sold_out'}   {'busy'}
     {'over_limit', perUserLimit, held}   {'rate_limited', retryAfterMs}
   The decision "is it open" uses Redis TIME: one clock for every API process.
@@ -37,7 +37,7 @@ if count > tonumber(ARGV[7]) then
 end
 
 -- One read of the product's fields instead of one per field.
-local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued')
+local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued', 'rate')
 local function field(i) return tonumber(f[i] or '0') or 0 end
 
 local now = nowMs()
@@ -65,4 +65,4 @@ end
 redis.call('ZADD', K_QUEUED, seq, ticketId)
 redis.call('HSET', K_LIVE, user, ticketId)
 redis.call('HINCRBY', K_PRODUCT, 't_queued', 1)
-return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1}
+return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1, field(7)}

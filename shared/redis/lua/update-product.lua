@@ -6,16 +6,17 @@
     ARGV[1] new total or ''  ARGV[2] opensAt ms ('-1' for none) or ''
     ARGV[3] perUserLimit or ''  ARGV[4] ticket prefix  ARGV[5] terminal TTL (s)
     ARGV[6] hold (ms)  ARGV[7] batch size
-  Returns {'ok', promotedIds, remainingQueuedToSweep}, {'below_committed', sold + reserved}
-  or {'not_loaded'}.
+  Returns {outcome, promotedIds, remainingQueuedToSweep}, the shape of every script that
+  frees units: outcome 'ok', 'not_loaded', or 'below_committed' with sold + reserved as a
+  fourth element.
 ]]
 --- @include "product"
 
-if not loaded() then return {'not_loaded'} end
+if not loaded() then return {'not_loaded', {}, 0} end
 if ARGV[1] ~= '' then
   local total = tonumber(ARGV[1])
   local committed = pnum('sold') + pnum('reserved')
-  if total < committed then return {'below_committed', committed} end
+  if total < committed then return {'below_committed', {}, 0, committed} end
   redis.call('HSET', K_PRODUCT, 'total', total, 'available', total - committed)
 end
 if ARGV[2] ~= '' then redis.call('HSET', K_PRODUCT, 'opensAt', ARGV[2]) end

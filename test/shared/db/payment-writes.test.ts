@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createTestContext, type TestContext } from '../../setup/context.ts';
 import { TcpProxy } from '../../setup/tcp-proxy.ts';
 import { connectOrm, type Orm } from '../../../shared/db/orm.ts';
-import { recordPayment, type PaymentRecord } from '../../../shared/domain/payments.ts';
-import { settleOrder } from '../../../shared/domain/orders.ts';
+import { PaymentsRepository, type PaymentRecord } from '../../../shared/db/payments.repository.ts';
+import { OrdersRepository, type SettledStatus } from '../../../shared/db/orders.repository.ts';
 import { isUnstorable } from '../../../shared/db/batcher.ts';
 
 /**
@@ -23,13 +23,24 @@ describe('batched payment writes', () => {
 
   const sql = <T = any>(query: string, params: unknown[] = []) => orm.em.getConnection().execute<T[]>(query, params);
 
+  /** The repositories over an ORM: the context's own, or new ones over another connection pool. */
+  const repositories = new Map<Orm, { orders: OrdersRepository; payments: PaymentsRepository }>();
+  const of = (o: Orm) => {
+    if (o === orm) return ctx.deps;
+    let r = repositories.get(o);
+    if (!r) repositories.set(o, (r = { orders: new OrdersRepository(o), payments: new PaymentsRepository(o) }));
+    return r;
+  };
+  const recordPayment = (o: Orm, p: PaymentRecord) => of(o).payments.record(p);
+  const settleOrder = (o: Orm, ticketId: string, status: SettledStatus) => of(o).orders.settle(ticketId, status);
+
   const payment = (ticketId: string, extra: Partial<PaymentRecord> = {}): PaymentRecord => ({
     ticketId, orderId: 1, status: 'succeeded', amountMinor: 12000, currency: 'EUR', attempts: 1, providerReference: `ch_${ticketId}`, ...extra,
   });
 
   /** Pending orders for these tickets (through the stock worker's batched insert). */
   const pendingOrders = (ticketIds: string[]) => Promise.all(ticketIds.map((ticketId) =>
-    ctx.deps.orders.ensure({ ticketId, userId: `u-${ticketId}`, productId: 1, quantity: 1, amountMinor: 12000, currency: 'EUR', paymentMethod: 'pm_card_ok' })));
+    ctx.deps.orders.ensurePending({ ticketId, userId: `u-${ticketId}`, productId: 1, quantity: 1, amountMinor: 12000, currency: 'EUR', paymentMethod: 'pm_card_ok' })));
 
   /** A fixed shuffle (Fisher-Yates on a small LCG), so a failure can be replayed. */
   const shuffle = <T>(items: T[]) => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
-import { expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
+import { expectConsistent, expectOutcome, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
+import type { AdmitResult } from '../../../shared/redis/scripts.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -10,6 +11,15 @@ afterAll(async () => {
   await ctx.close();
 });
 
+type Created = Extract<AdmitResult, { outcome: 'created' }>;
+
+/** The reply of an admit the test expects to create a ticket. */
+async function created(reply: Promise<AdmitResult>): Promise<Created> {
+  const r = await reply;
+  expectOutcome(r, 'created');
+  return r;
+}
+
 const drop = async (stock: number, extra: Record<string, unknown> = {}) => productScripts(ctx, (await createDrop(ctx, stock, extra)).id);
 
 describe('admit.lua', () => {
@@ -17,127 +27,131 @@ describe('admit.lua', () => {
     const s = await drop(5);
     const first = await s.admit('ann');
     const second = await s.admit('bob', { quantity: 1, paymentMethod: 'pm_card_declined' });
-    expect(first).toEqual(['created', expect.any(String), 0]);
-    expect(second).toEqual(['created', expect.any(String), 1]);
-    expect(await s.ticket(String(second[1]))).toMatchObject({ user: 'bob', qty: '1', pm: 'pm_card_declined', status: 'queued', seq: '2' });
-    expect(await s.queued()).toEqual([first[1], second[1]]);
+    expect(first).toEqual({ outcome: 'created', ticketId: expect.any(String), position: 0, ratePerSecond: ctx.config.ADMISSION_RATE_PER_SEC });
+    expect(second).toEqual({ outcome: 'created', ticketId: expect.any(String), position: 1, ratePerSecond: ctx.config.ADMISSION_RATE_PER_SEC });
+    expectOutcome(first, 'created');
+    expectOutcome(second, 'created');
+    expect(await s.ticket(second.ticketId)).toMatchObject({ user: 'bob', qty: '1', pm: 'pm_card_declined', status: 'queued', seq: '2' });
+    expect(await s.queued()).toEqual([first.ticketId, second.ticketId]);
     const st = await expectConsistent(s);
     expect(st).toMatchObject({ t_queued: 2, available: 5, reserved: 0, seq: 2 });
   });
 
   it('answers existing with the same ticket for the same Idempotency-Key, and changes nothing', async () => {
     const s = await drop(5);
-    const [, id] = await s.admit('ann', { idempotencyKey: 'k-1' });
+    const { ticketId: id } = await created(s.admit('ann', { idempotencyKey: 'k-1' }));
     const before = await s.state();
-    expect(await s.admit('ann', { idempotencyKey: 'k-1' })).toEqual(['existing', id]);
-    expect(await s.admit('ann', { idempotencyKey: 'k-1', quantity: 1 })).toEqual(['existing', id]);
+    expect(await s.admit('ann', { idempotencyKey: 'k-1' })).toEqual({ outcome: 'existing', ticketId: id });
+    expect(await s.admit('ann', { idempotencyKey: 'k-1', quantity: 1 })).toEqual({ outcome: 'existing', ticketId: id });
     expect(await s.state()).toEqual(before);
   });
 
   it('keeps answering existing for the same Idempotency-Key after the ticket ended', async () => {
     const s = await drop(1);
-    const [, id] = await s.admit('ann', { idempotencyKey: 'k-end' });
-    await s.reserve(String(id));
-    await s.settle(String(id));
-    expect(await s.admit('ann', { idempotencyKey: 'k-end' })).toEqual(['existing', id]);
+    const { ticketId: id } = await created(s.admit('ann', { idempotencyKey: 'k-end' }));
+    await s.reserve(id);
+    await s.settle(id);
+    expect(await s.admit('ann', { idempotencyKey: 'k-end' })).toEqual({ outcome: 'existing', ticketId: id });
   });
 
   it('answers existing while the user has a live ticket, whatever the key, and binds a new key to it', async () => {
     const s = await drop(5);
-    const [, id] = await s.admit('ann');
-    expect(await s.admit('ann')).toEqual(['existing', id]);
-    expect(await s.admit('ann', { idempotencyKey: 'later' })).toEqual(['existing', id]);
-    expect(await s.admit('ann', { idempotencyKey: 'later' })).toEqual(['existing', id]);
+    const { ticketId: id } = await created(s.admit('ann'));
+    expect(await s.admit('ann')).toEqual({ outcome: 'existing', ticketId: id });
+    expect(await s.admit('ann', { idempotencyKey: 'later' })).toEqual({ outcome: 'existing', ticketId: id });
+    expect(await s.admit('ann', { idempotencyKey: 'later' })).toEqual({ outcome: 'existing', ticketId: id });
     expect((await s.state()).t_queued).toBe(1);
   });
 
   it('answers not_loaded for a product whose state is not in Redis', async () => {
     const s = productScripts(ctx, 987_654);
-    expect(await s.admit('ann')).toEqual(['not_loaded']);
+    expect(await s.admit('ann')).toEqual({ outcome: 'not_loaded' });
     expect(await ctx.deps.redis.exists(s.keys.product)).toBe(0);
   });
 
   it('answers not_open with opensAt and the Redis clock before the product opens', async () => {
     const opensAt = Date.now() + 60_000;
     const s = await drop(5, { opensAt: new Date(opensAt).toISOString() });
-    const [code, at, now] = await s.admit('ann');
-    expect(code).toBe('not_open');
-    expect(at).toBe(opensAt);
-    expect(Math.abs(Number(now) - Date.now())).toBeLessThan(5_000);
+    const reply = await s.admit('ann');
+    expectOutcome(reply, 'not_open');
+    expect(reply.opensAtMs).toBe(opensAt);
+    expect(Math.abs(reply.nowMs - Date.now())).toBeLessThan(5_000);
     expect(await s.state()).toMatchObject({ seq: 0, t_queued: 0 });
   });
 
   it('admits from the opening instant on, by the Redis clock', async () => {
     const s = await drop(5, { opensAt: new Date(Date.now() + 60_000).toISOString() });
-    const [, , redisNow] = await s.admit('ann');
-    expect((await s.update({ opensAtMs: Number(redisNow) }))[0]).toBe('ok');
-    expect((await s.admit('ann'))[0]).toBe('created');
+    const closed = await s.admit('ann');
+    expectOutcome(closed, 'not_open');
+    expect((await s.update({ opensAtMs: closed.nowMs })).outcome).toBe('ok');
+    expect((await s.admit('ann')).outcome).toBe('created');
   });
 
   it('answers paused while the product is paused, then admits again after resume', async () => {
     const s = await drop(5);
     await ctx.deps.redis.hset(s.keys.product, 'paused', 1);
-    expect(await s.admit('ann')).toEqual(['paused']);
+    expect(await s.admit('ann')).toEqual({ outcome: 'paused' });
     await ctx.deps.redis.hset(s.keys.product, 'paused', 0);
-    expect((await s.admit('ann'))[0]).toBe('created');
+    expect((await s.admit('ann')).outcome).toBe('created');
   });
 
   it('answers sold_out only when nothing is available and nothing is held', async () => {
     const s = await drop(1);
     const a = await s.admitted('ann');
     await s.reserve(a);
-    expect((await s.admit('bob'))[0]).toBe('created');
+    expect((await s.admit('bob')).outcome).toBe('created');
     await s.settle(a);
-    expect(await s.admit('cat')).toEqual(['sold_out']);
-    expect(await s.admit('dan', { quantity: 1 })).toEqual(['sold_out']);
+    expect(await s.admit('cat')).toEqual({ outcome: 'sold_out' });
+    expect(await s.admit('dan', { quantity: 1 })).toEqual({ outcome: 'sold_out' });
   });
 
   it('answers sold_out for a quantity larger than can ever come back', async () => {
     const s = await drop(2, { perUserLimit: 5 });
-    expect(await s.admit('ann', { quantity: 3 })).toEqual(['sold_out']);
-    expect((await s.admit('ann', { quantity: 2 }))[0]).toBe('created');
+    expect(await s.admit('ann', { quantity: 3 })).toEqual({ outcome: 'sold_out' });
+    expect((await s.admit('ann', { quantity: 2 })).outcome).toBe('created');
   });
 
   it('answers over_limit with the limit and what the user holds', async () => {
     const s = await drop(10, { perUserLimit: 2 });
-    expect(await s.admit('ann', { quantity: 3 })).toEqual(['over_limit', 2, 0]);
+    expect(await s.admit('ann', { quantity: 3 })).toEqual({ outcome: 'over_limit', limit: 2, held: 0 });
     const a = await s.admitted('ann', { quantity: 1 });
     await s.reserve(a);
     await s.settle(a);
-    expect(await s.admit('ann', { quantity: 2 })).toEqual(['over_limit', 2, 1]);
-    expect((await s.admit('ann', { quantity: 1 }))[0]).toBe('created');
+    expect(await s.admit('ann', { quantity: 2 })).toEqual({ outcome: 'over_limit', limit: 2, held: 1 });
+    expect((await s.admit('ann', { quantity: 1 })).outcome).toBe('created');
     expect(await expectConsistent(s)).toMatchObject({ t_paid: 1, t_queued: 1 });
   });
 
   it('treats a per-user limit of 0 as no limit', async () => {
     const s = await drop(100, { perUserLimit: 0 });
-    expect((await s.admit('ann', { quantity: 50 }))[0]).toBe('created');
+    expect((await s.admit('ann', { quantity: 50 })).outcome).toBe('created');
   });
 
   it('answers busy once the queue holds the maximum number of tickets', async () => {
     const s = await drop(10);
-    expect((await s.admit('ann', { maxQueued: 2 }))[0]).toBe('created');
-    expect((await s.admit('bob', { maxQueued: 2 }))[0]).toBe('created');
-    expect(await s.admit('cat', { maxQueued: 2 })).toEqual(['busy']);
-    expect(await s.admit('ann', { maxQueued: 2 })).toEqual(['existing', expect.any(String)]);
+    expect((await s.admit('ann', { maxQueued: 2 })).outcome).toBe('created');
+    expect((await s.admit('bob', { maxQueued: 2 })).outcome).toBe('created');
+    expect(await s.admit('cat', { maxQueued: 2 })).toEqual({ outcome: 'busy' });
+    expect(await s.admit('ann', { maxQueued: 2 })).toEqual({ outcome: 'existing', ticketId: expect.any(String) });
   });
 
   it('answers rate_limited with the milliseconds until the window ends', async () => {
     const s = await drop(10, { perUserLimit: 1 });
-    expect((await s.admit('ann', { quantity: 5, ratePerSec: 2 }))[0]).toBe('over_limit');
-    expect((await s.admit('ann', { quantity: 5, ratePerSec: 2 }))[0]).toBe('over_limit');
-    const [code, retryMs] = await s.admit('ann', { ratePerSec: 2 });
-    expect(code).toBe('rate_limited');
-    expect(Number(retryMs)).toBeGreaterThanOrEqual(1);
-    expect(Number(retryMs)).toBeLessThanOrEqual(1000);
-    expect((await s.admit('bob', { ratePerSec: 2 }))[0]).toBe('created');
-    await new Promise((r) => setTimeout(r, Number(retryMs) + 20));
-    expect((await s.admit('ann', { ratePerSec: 2 }))[0]).toBe('created');
+    expect((await s.admit('ann', { quantity: 5, ratePerSec: 2 })).outcome).toBe('over_limit');
+    expect((await s.admit('ann', { quantity: 5, ratePerSec: 2 })).outcome).toBe('over_limit');
+    const limited = await s.admit('ann', { ratePerSec: 2 });
+    expectOutcome(limited, 'rate_limited');
+    const retryMs = limited.retryAfterMs;
+    expect(retryMs).toBeGreaterThanOrEqual(1);
+    expect(retryMs).toBeLessThanOrEqual(1000);
+    expect((await s.admit('bob', { ratePerSec: 2 })).outcome).toBe('created');
+    await new Promise((r) => setTimeout(r, retryMs + 20));
+    expect((await s.admit('ann', { ratePerSec: 2 })).outcome).toBe('created');
   });
 
   it('creates one ticket per user however many requests race, on separate connections', async () => {
     const s = await drop(1000);
-    const conns = scriptConnections(4);
+    const conns = scriptConnections(ctx, 4);
     try {
       const users = Array.from({ length: 250 }, (_, i) => `racer-${i}`);
       const calls = users.flatMap((u) => [0, 1, 2, 3].map((n) => ({ u, n })));
@@ -147,13 +161,13 @@ describe('admit.lua', () => {
             .admit(u, { idempotencyKey: n % 2 ? `k-${u}` : undefined }).then((r) => ({ u, r })),
         ),
       );
-      const created = replies.filter(({ r }) => r[0] === 'created');
-      expect(created).toHaveLength(250);
-      expect(new Set(created.map(({ u }) => u)).size).toBe(250);
-      const ticketOf = new Map(created.map(({ u, r }) => [u, r[1]]));
-      for (const { u, r } of replies) expect(r[1]).toBe(ticketOf.get(u));
+      const won = replies.filter((x): x is { u: string; r: Created } => x.r.outcome === 'created');
+      expect(won).toHaveLength(250);
+      expect(new Set(won.map(({ u }) => u)).size).toBe(250);
+      const ticketOf = new Map(won.map(({ u, r }) => [u, r.ticketId]));
+      for (const { u, r } of replies) expect(r).toMatchObject({ ticketId: ticketOf.get(u) });
       expect(await expectConsistent(s)).toMatchObject({ t_queued: 250, seq: 250 });
-      const positions = created.map(({ r }) => Number(r[2])).sort((a, b) => a - b);
+      const positions = won.map(({ r }) => r.position).sort((a, b) => a - b);
       expect(positions).toEqual(Array.from({ length: 250 }, (_, i) => i));
     } finally {
       await conns.close();

@@ -17,7 +17,7 @@ describe('release.lua', () => {
     const s = await drop(3, { perUserLimit: 2 });
     const t = await s.admitted('ann', { quantity: 2 });
     await s.reserve(t);
-    expect(await s.release(t, 'payment_failed')).toEqual(['released', [], 0]);
+    expect(await s.release(t, 'payment_failed')).toEqual({ outcome: 'released', promoted: [], remaining: 0 });
     expect(await s.ticket(t)).toMatchObject({ status: 'payment_failed', reason: 'card_declined' });
     expect(await s.held()).toEqual({});
     expect(await ctx.deps.redis.zscore(s.keys.holds, t)).toBeNull();
@@ -42,7 +42,7 @@ describe('release.lua', () => {
     const parked = [await s.admitted('p1'), await s.admitted('p2'), await s.admitted('p3')];
     for (const t of parked) expect(await s.reserve(t)).toBe('waiting');
     const first = await s.release(a, 'expired');
-    expect(first).toEqual(['released', parked.slice(0, 2), 0]);
+    expect(first).toEqual({ outcome: 'released', promoted: parked.slice(0, 2), remaining: 0 });
     expect(await s.release(a, 'expired')).toEqual(first);
     for (const t of parked.slice(0, 2)) expect(await s.status(t)).toBe('reserved');
     expect(await s.waiting()).toEqual([parked[2]]);
@@ -56,7 +56,7 @@ describe('release.lua', () => {
     await s.reserve(t);
     await s.settle(t);
     const before = await s.state();
-    expect(await s.release(t, 'expired')).toEqual(['paid', [], 0]);
+    expect(await s.release(t, 'expired')).toEqual({ outcome: 'paid', promoted: [], remaining: 0 });
     expect(await s.state()).toEqual(before);
     expect(before).toMatchObject({ sold: 1, available: 2 });
   });
@@ -67,20 +67,20 @@ describe('release.lua', () => {
     await s.reserve(t);
     await s.release(t, 'payment_failed');
     const before = await s.state();
-    expect(await s.release(t, 'expired')).toEqual(['payment_failed', [], 0]);
+    expect(await s.release(t, 'expired')).toEqual({ outcome: 'payment_failed', promoted: [], remaining: 0 });
     expect(await s.state()).toEqual(before);
   });
 
   it('leaves a queued ticket alone (it holds nothing to give back)', async () => {
     const s = await drop(3);
     const t = await s.admitted('ann');
-    expect(await s.release(t, 'expired')).toEqual(['queued', [], 0]);
+    expect(await s.release(t, 'expired')).toEqual({ outcome: 'queued', promoted: [], remaining: 0 });
     expect(await expectConsistent(s)).toMatchObject({ available: 3, t_queued: 1 });
   });
 
   it('answers missing for a ticket that does not exist', async () => {
     const s = await drop(3);
-    expect(await s.release('1-AAAAAAAAAAAAAAAA', 'expired')).toEqual(['missing', [], 0]);
+    expect(await s.release('1-AAAAAAAAAAAAAAAA', 'expired')).toEqual({ outcome: 'missing', promoted: [], remaining: 0 });
   });
 
   it('passes over a parked head that can no longer be served and hands the unit to the next', async () => {
@@ -94,7 +94,7 @@ describe('release.lua', () => {
     await s.settle(a);
     // One unit is sold: cat's two can never come back, so cat is ended, and dan waits for bob's unit.
     expect(await s.status(c)).toBe('sold_out');
-    expect(await s.release(b, 'payment_failed')).toEqual(['released', [d], 0]);
+    expect(await s.release(b, 'payment_failed')).toEqual({ outcome: 'released', promoted: [d], remaining: 0 });
     expect(await s.status(d)).toBe('reserved');
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 1, sold: 1, t_queued: 0, t_sold_out: 1 });
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
 import { expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
+import type { ReserveResult } from '../../../shared/redis/scripts.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -9,6 +10,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await ctx.close();
 });
+
+/** Asserts reserve.lua found the product's state (its reply then lists the tickets). */
+function expectLoaded(reply: ReserveResult): asserts reply is Extract<ReserveResult, { loaded: true }> {
+  expect(reply.loaded).toBe(true);
+}
 
 const drop = async (stock: number, extra: Record<string, unknown> = {}) => productScripts(ctx, (await createDrop(ctx, stock, extra)).id);
 
@@ -60,7 +66,7 @@ describe('reserve.lua', () => {
     const a = await s.admitted('ann', { quantity: 1 });
     expect(await s.reserve(a)).toBe('reserved');
     const b = await s.admitted('bob', { quantity: 2 });
-    expect(await s.settle(a)).toEqual(['paid', 0, []]);
+    expect(await s.settle(a)).toEqual({ outcome: 'paid', promoted: [], remaining: 0 });
     expect(await s.reserve(b)).toBe('sold_out');
     expect(await s.reserve(b)).toBe('sold_out');
     expect(await s.queued()).toEqual([]);
@@ -74,7 +80,7 @@ describe('reserve.lua', () => {
     const a = await s.admitted('ann');
     await s.reserve(a);
     const rest = [await s.admitted('bob'), await s.admitted('cat'), await s.admitted('dan')];
-    expect(await s.settle(a, 1)).toEqual(['paid', 2, []]);
+    expect(await s.settle(a, 1)).toEqual({ outcome: 'paid', promoted: [], remaining: 2 });
     for (const t of rest.slice(1)) expect(await s.reserve(t)).toBe('sold_out');
     expect(await s.reserve(rest[0])).toBe('sold_out');
     expect(await expectConsistent(s)).toMatchObject({ sold: 1, t_sold_out: 3, t_queued: 0 });
@@ -111,8 +117,8 @@ describe('reserve.lua', () => {
     const parked = [await s.admitted('p1'), await s.admitted('p2'), await s.admitted('p3')];
     // Processed out of admission order: p3 before p1 and p2; the queue order still wins.
     for (const t of [parked[2], parked[0], parked[1]]) expect(await s.reserve(t)).toBe('waiting');
-    expect(await s.release(holders[1])).toEqual(['released', [parked[0]], 0]);
-    expect(await s.release(holders[0])).toEqual(['released', [parked[1]], 0]);
+    expect(await s.release(holders[1])).toEqual({ outcome: 'released', promoted: [parked[0]], remaining: 0 });
+    expect(await s.release(holders[0])).toEqual({ outcome: 'released', promoted: [parked[1]], remaining: 0 });
     expect(await s.waiting()).toEqual([parked[2]]);
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_expired: 2, t_reserved: 2, t_queued: 1 });
   });
@@ -128,7 +134,7 @@ describe('reserve.lua', () => {
       for (const user of users) tickets.push({ user, id: await s.admitted(user) });
       if (round === 0) await ctx.deps.redis.del(s.keys.live);
     }
-    const conns = scriptConnections(4);
+    const conns = scriptConnections(ctx, 4);
     try {
       const order = tickets.map((t, i) => ({ t, key: (i * 7919) % tickets.length })).sort((x, y) => x.key - y.key).map((x) => x.t);
       const results = await Promise.all(
@@ -163,12 +169,17 @@ describe('reserve.lua with a batch (one admission job)', () => {
   it('handles each ticket in the order given, with one reply per ticket', async () => {
     const s = await drop(2);
     const [a, b, c] = [await s.admitted('ann'), await s.admitted('bob'), await s.admitted('cat')];
-    const [handled, waitMs, endedSoldOut, ...replies] = await s.reserveBatch([a, b, c]);
-    expect({ handled, waitMs, endedSoldOut }).toEqual({ handled: 3, waitMs: 0, endedSoldOut: 0 });
-    expect(replies.map((r) => r[0])).toEqual(['reserved', 'reserved', 'waiting']);
+    const reply = await s.reserveBatch([a, b, c]);
+    expectLoaded(reply);
+    const { tickets, waitMs, endedSoldOut } = reply;
+    expect({ handled: tickets.length, waitMs, endedSoldOut }).toEqual({ handled: 3, waitMs: 0, endedSoldOut: false });
+    expect(tickets.map((r) => r.status)).toEqual(['reserved', 'reserved', 'waiting']);
     // A hold made by this call carries what fulfilling it needs: user, qty, time, request id, payment method.
-    expect(replies[0]).toEqual(['reserved', 'req-test', 'ann', 1, expect.any(Number), 'pm_card_ok']);
-    expect(replies[2]).toEqual(['waiting', 'req-test']);
+    expect(tickets[0]).toEqual({
+      ticketId: a, status: 'reserved', requestId: 'req-test',
+      hold: { userId: 'ann', quantity: 1, heldAtMs: expect.any(Number), paymentMethod: 'pm_card_ok' },
+    });
+    expect(tickets[2]).toEqual({ ticketId: c, status: 'waiting', requestId: 'req-test' });
     expect(await s.waiting()).toEqual([c]);
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_reserved: 2, t_queued: 1 });
   });
@@ -180,9 +191,14 @@ describe('reserve.lua with a batch (one admission job)', () => {
     await s.settle(ids[0]);
     while ((await s.sweep()) > 0);
     const before = await s.state();
-    const [handled, , , ...replies] = await s.reserveBatch(ids);
-    expect(handled).toBe(3);
-    expect(replies).toEqual([['paid', 'req-test'], ['sold_out', 'req-test'], ['missing', '']]);
+    const reply = await s.reserveBatch(ids);
+    expectLoaded(reply);
+    expect(reply.tickets).toHaveLength(3);
+    expect(reply.tickets).toEqual([
+      { ticketId: ids[0], status: 'paid', requestId: 'req-test' },
+      { ticketId: ids[1], status: 'sold_out', requestId: 'req-test' },
+      { ticketId: ids[2], status: 'missing' },
+    ]);
     expect(await s.state()).toEqual(before);
   });
 
@@ -191,9 +207,13 @@ describe('reserve.lua with a batch (one admission job)', () => {
     const a = await s.admitted('ann');
     await s.reserve(a);
     const [b, c, d] = [await s.admitted('bob'), await s.admitted('cat'), await s.admitted('dan')];
-    expect(await s.settle(a, 1)).toEqual(['paid', 2, []]); // its sweep ended bob only
-    const [handled, , endedSoldOut, ...replies] = await s.reserveBatch([c]);
-    expect({ handled, endedSoldOut, replies }).toEqual({ handled: 1, endedSoldOut: 1, replies: [['sold_out', 'req-test']] });
+    expect(await s.settle(a, 1)).toEqual({ outcome: 'paid', promoted: [], remaining: 2 }); // its sweep ended bob only
+    const reply = await s.reserveBatch([c]);
+    expectLoaded(reply);
+    const { tickets, endedSoldOut } = reply;
+    expect({ handled: tickets.length, endedSoldOut, tickets }).toEqual({
+      handled: 1, endedSoldOut: true, tickets: [{ ticketId: c, status: 'sold_out', requestId: 'req-test' }],
+    });
     expect(await s.status(b)).toBe('sold_out');
     expect(await s.queued()).toEqual([d]);
   });
@@ -204,20 +224,24 @@ describe('reserve.lua with a batch (one admission job)', () => {
     await ctx.deps.redis.hset(s.keys.product, 'rate', 20);
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await s.admitted(`u${i}`));
-    const [handled, waitMs, , ...replies] = await s.reserveBatch(ids);
-    expect(handled).toBe(2);
-    expect(replies.map((r) => r[0])).toEqual(['reserved', 'reserved']);
+    const first = await s.reserveBatch(ids);
+    expectLoaded(first);
+    const { tickets, waitMs } = first;
+    expect(tickets).toHaveLength(2);
+    expect(tickets.map((r) => r.status)).toEqual(['reserved', 'reserved']);
     // Two more tokens (a full bucket) take 100 ms at 20 a second.
     expect(waitMs).toBeGreaterThan(80);
     expect(waitMs).toBeLessThanOrEqual(100);
     expect(await s.queued()).toEqual(ids.slice(2));
     // Tickets no longer queued cost no token: the retried batch starts where it stopped.
     const again = await s.reserveBatch(ids);
-    expect(again[0]).toBeLessThan(5);
-    expect(again.slice(3, 5).map((r) => (r as string[])[0])).toEqual(['reserved', 'reserved']);
+    expectLoaded(again);
+    expect(again.tickets.length).toBeLessThan(5);
+    expect(again.tickets.slice(0, 2).map((r) => r.status)).toEqual(['reserved', 'reserved']);
     // Without the rate (general products, or a test's direct call) every ticket is handled.
-    const [all] = await s.reserveBatch(ids, false);
-    expect(all).toBe(5);
+    const all = await s.reserveBatch(ids, false);
+    expectLoaded(all);
+    expect(all.tickets).toHaveLength(5);
     expect(await s.queued()).toEqual([]);
   });
 });

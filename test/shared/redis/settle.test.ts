@@ -17,7 +17,7 @@ describe('settle.lua', () => {
     const s = await drop(3, { perUserLimit: 2 });
     const t = await s.admitted('ann', { quantity: 2 });
     await s.reserve(t);
-    expect(await s.settle(t)).toEqual(['paid', 0, []]);
+    expect(await s.settle(t)).toEqual({ outcome: 'paid', promoted: [], remaining: 0 });
     expect(await s.status(t)).toBe('paid');
     expect(await ctx.deps.redis.zscore(s.keys.holds, t)).toBeNull();
     expect(await ctx.deps.redis.hget(s.keys.live, 'ann')).toBeNull();
@@ -32,7 +32,7 @@ describe('settle.lua', () => {
     await s.reserve(t);
     await s.settle(t);
     const before = await s.state();
-    expect(await s.settle(t)).toEqual(['paid', 0, []]);
+    expect(await s.settle(t)).toEqual({ outcome: 'paid', promoted: [], remaining: 0 });
     expect(await s.state()).toEqual(before);
   });
 
@@ -44,8 +44,8 @@ describe('settle.lua', () => {
     await s.release(expired, 'expired');
     await s.release(failed, 'payment_failed');
     const before = await s.state();
-    expect(await s.settle(expired)).toEqual(['expired', 0, []]);
-    expect(await s.settle(failed)).toEqual(['payment_failed', 0, []]);
+    expect(await s.settle(expired)).toEqual({ outcome: 'expired', promoted: [], remaining: 0 });
+    expect(await s.settle(failed)).toEqual({ outcome: 'payment_failed', promoted: [], remaining: 0 });
     expect(await s.state()).toEqual(before);
     expect(await expectConsistent(s)).toMatchObject({ available: 3, sold: 0, t_expired: 1, t_payment_failed: 1 });
   });
@@ -53,13 +53,13 @@ describe('settle.lua', () => {
   it('does not pay a ticket that holds nothing yet', async () => {
     const s = await drop(3);
     const t = await s.admitted('ann');
-    expect(await s.settle(t)).toEqual(['queued', 0, []]);
+    expect(await s.settle(t)).toEqual({ outcome: 'queued', promoted: [], remaining: 0 });
     expect(await expectConsistent(s)).toMatchObject({ available: 3, sold: 0, t_queued: 1 });
   });
 
   it('answers missing for a ticket that does not exist', async () => {
     const s = await drop(3);
-    expect(await s.settle('1-AAAAAAAAAAAAAAAA')).toEqual(['missing', 0, []]);
+    expect(await s.settle('1-AAAAAAAAAAAAAAAA')).toEqual({ outcome: 'missing', promoted: [], remaining: 0 });
   });
 
   it('ends the parked tickets sold_out when the last held unit is paid, a batch at a time', async () => {
@@ -73,7 +73,7 @@ describe('settle.lua', () => {
       parked.push(t);
     }
     // Two heads end while promoting, two more in the sweep; one is left for the next sweep.
-    expect(await s.settle(a, 2)).toEqual(['paid', 1, []]);
+    expect(await s.settle(a, 2)).toEqual({ outcome: 'paid', promoted: [], remaining: 1 });
     for (const t of parked.slice(0, 4)) expect(await s.status(t)).toBe('sold_out');
     expect(await s.status(parked[4])).toBe('queued');
     expect(await s.sweep(2)).toBe(0);
@@ -92,10 +92,10 @@ describe('settle.lua', () => {
     expect(await s.reserve(c)).toBe('waiting');
     // Once ann pays, bob (2) can never be served; cat (1) takes the unit that is left,
     // and the caller learns it must hand cat on (order, payment) - also on a retry.
-    expect(await s.settle(a)).toEqual(['paid', 0, [c]]);
+    expect(await s.settle(a)).toEqual({ outcome: 'paid', promoted: [c], remaining: 0 });
     expect(await s.status(b)).toBe('sold_out');
     expect(await s.status(c)).toBe('reserved');
-    expect(await s.settle(a)).toEqual(['paid', 0, [c]]);
+    expect(await s.settle(a)).toEqual({ outcome: 'paid', promoted: [c], remaining: 0 });
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 1, sold: 1 });
   });
 });

@@ -1,6 +1,8 @@
-import type { Product } from '../db/entities/product.entity.ts';
+import type { Deps } from '../../deps.ts';
+import type { Product } from '../../db/entities/product.entity.ts';
+import { TICKET_STATUSES, type TicketStatus } from '../tickets/statuses.ts';
 
-/** Live counters of one product, as the Redis product hash holds them. */
+/** Live counters of one product, as its Redis hash holds them. */
 export type LiveState = {
   total: number;
   available: number;
@@ -13,10 +15,7 @@ export type LiveState = {
   tickets: Record<TicketStatus, number>;
 };
 
-export const TICKET_STATUSES = ['queued', 'reserved', 'paid', 'sold_out', 'payment_failed', 'expired', 'rejected'] as const;
-export type TicketStatus = (typeof TICKET_STATUSES)[number];
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['paid', 'sold_out', 'payment_failed', 'expired', 'rejected']);
-
+/** The product hash's fields read for a {@link LiveState}, in order. */
 export const LIVE_FIELDS = [
   'total', 'available', 'reserved', 'sold', 'paused', 'opensAt', 'limit', 'rate',
   ...TICKET_STATUSES.map((s) => `t_${s}`),
@@ -40,7 +39,13 @@ export function parseLive(values: (string | null)[]): LiveState | null {
   };
 }
 
-/** The public shape of a product (DESIGN.md "Products"). */
+/** Live state of several products and the shared clock, in one round trip. */
+export async function readLive(deps: Pick<Deps, 'productState'>, ids: number[]): Promise<{ states: (LiveState | null)[]; serverTimeMs: number }> {
+  const { values, serverTimeMs } = await deps.productState.fields(ids, LIVE_FIELDS);
+  return { states: values.map(parseLive), serverTimeMs };
+}
+
+/** The public shape of a product (the contract's "Products"). */
 export function productView(p: Product, live: LiveState | null, serverTimeMs: number) {
   const total = live?.total ?? p.totalStock;
   return {

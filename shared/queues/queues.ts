@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { ProductType } from './db/entities/product.entity.ts';
+import type { ProductType } from '../db/entities/product.entity.ts';
 
 /**
  * Queue names, payloads and job options. Each reserve product has its own admission
@@ -68,6 +68,7 @@ export class Queues {
     this.prefix = prefix;
   }
 
+  /** Any queue by name (the dashboards and metrics read every queue's counts). */
   get(name: string): Queue<AnyJob> {
     let queue = this.byName.get(name);
     if (!queue) {
@@ -76,6 +77,21 @@ export class Queues {
       this.byName.set(name, queue);
     }
     return queue;
+  }
+
+  /** A product's admission queue: batches of its tickets for the stock worker. */
+  admission(type: ProductType, productId: number): Queue<TicketsJob> {
+    return this.get(admissionQueueName(type, productId)) as Queue<TicketsJob>;
+  }
+
+  /** The payment queue of a product type: one ticket per job. */
+  payment(type: ProductType): Queue<TicketJob> {
+    return this.get(paymentQueueName(type)) as Queue<TicketJob>;
+  }
+
+  /** Expiry: one job per group of holds made together. */
+  expiry(): Queue<TicketsJob> {
+    return this.get(EXPIRY_QUEUE) as Queue<TicketsJob>;
   }
 
   all(): Queue<AnyJob>[] {

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { randomId } from '../random-ids.ts';
-import { jobOptions, type Queues } from '../queues.ts';
+import { jobOptions, type Queues } from './queues.ts';
 
 /** Most tickets one admission job carries. */
 export const MAX_BATCH = 100;

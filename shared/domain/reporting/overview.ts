@@ -1,7 +1,7 @@
-import type { Deps } from '../deps.ts';
-import type { ProductType } from '../db/entities/product.entity.ts';
-import { EXPIRY_QUEUE, GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, PAYMENT_QUEUE, admissionQueueName, reserveQueueName } from '../queues.ts';
-import { LIVE_FIELDS, parseLive, type LiveState } from './product-state.ts';
+import type { Deps } from '../../deps.ts';
+import type { ProductType } from '../../db/entities/product.entity.ts';
+import { EXPIRY_QUEUE, GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, PAYMENT_QUEUE, admissionQueueName, reserveQueueName } from '../../queues/queues.ts';
+import { LIVE_FIELDS, parseLive, type LiveState } from '../products/live-state.ts';
 
 /** Queue states an operator watches; `waiting` includes prioritized jobs. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
@@ -18,19 +18,18 @@ export type ProductState = LiveState & {
 
 export type Overview = { serverTimeMs: number; products: ProductState[]; queues: Record<string, QueueDepth> };
 
+type OverviewDeps = Pick<Deps, 'productState' | 'queues'>;
+
 /** Every queue of the system: the fixed ones, then one per reserve product. */
 export function queueNames(reserveIds: number[]): string[] {
   return [GENERAL_QUEUE, PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE, EXPIRY_QUEUE, ...reserveIds.map(reserveQueueName)];
 }
 
 /** Ids of the loaded reserve products (each has its own admission queue). */
-export async function reserveProductIds(deps: Pick<Deps, 'redis' | 'keys'>): Promise<number[]> {
-  const ids = (await deps.redis.smembers(deps.keys.products())).map(Number).filter(Number.isSafeInteger);
-  if (ids.length === 0) return [];
-  const pipeline = deps.redis.pipeline();
-  ids.forEach((id) => pipeline.hget(deps.keys.product(id).product, 'type'));
-  const types = (await pipeline.exec()) ?? [];
-  return ids.filter((_, i) => types[i]?.[1] === 'reserve').sort((a, b) => a - b);
+export async function reserveProductIds(deps: Pick<Deps, 'productState'>): Promise<number[]> {
+  const ids = await deps.productState.registered();
+  const { values } = await deps.productState.fields(ids, ['type']);
+  return ids.filter((_, i) => values[i][0] === 'reserve');
 }
 
 /**
@@ -38,23 +37,15 @@ export async function reserveProductIds(deps: Pick<Deps, 'redis' | 'keys'>): Pro
  * one round trip for the product ids, one pipeline for all product hashes and the clock,
  * then the queues' counts in parallel. Read by the metrics scrape and the live dashboard.
  */
-export async function overview(deps: Pick<Deps, 'redis' | 'keys' | 'queues'>): Promise<Overview> {
-  const { redis, keys } = deps;
-  const ids = (await redis.smembers(keys.products())).map(Number).filter(Number.isSafeInteger).sort((a, b) => a - b);
-  const pipeline = redis.pipeline();
-  ids.forEach((id) => pipeline.hmget(keys.product(id).product, ...LIVE_FIELDS, 'type', 'seq'));
-  pipeline.time();
-  const replies = (await pipeline.exec()) ?? [];
-  for (const [err] of replies) if (err) throw err;
-  const [sec, micro] = replies[replies.length - 1][1] as [string, string];
-
+export async function overview(deps: OverviewDeps): Promise<Overview> {
+  const ids = await deps.productState.registered();
+  const { values, serverTimeMs } = await deps.productState.fields(ids, [...LIVE_FIELDS, 'type', 'seq']);
   const products: ProductState[] = [];
   ids.forEach((id, i) => {
-    const values = replies[i][1] as (string | null)[];
-    const live = parseLive(values.slice(0, LIVE_FIELDS.length));
+    const live = parseLive(values[i].slice(0, LIVE_FIELDS.length));
     if (!live) return;
-    const type: ProductType = values[LIVE_FIELDS.length] === 'general' ? 'general' : 'reserve';
-    const admitted = Number(values[LIVE_FIELDS.length + 1] ?? 0);
+    const type: ProductType = values[i][LIVE_FIELDS.length] === 'general' ? 'general' : 'reserve';
+    const admitted = Number(values[i][LIVE_FIELDS.length + 1] ?? 0);
     products.push({ ...live, id, type, admitted, queue: admissionQueueName(type, id) });
   });
 
@@ -72,5 +63,5 @@ export async function overview(deps: Pick<Deps, 'redis' | 'keys' | 'queues'>): P
       failed: c.failed ?? 0,
     };
   });
-  return { serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000), products, queues };
+  return { serverTimeMs, products, queues };
 }

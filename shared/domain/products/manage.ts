@@ -1,0 +1,123 @@
+import type { Deps } from '../../deps.ts';
+import type { Product, ProductType } from '../../db/entities/product.entity.ts';
+import { DomainError, notFound } from '../../errors.ts';
+import { scriptError } from '../../redis/script-errors.ts';
+import { handOn } from '../reservation/hand-on.ts';
+import { readLive, productView } from './live-state.ts';
+import { loadProduct } from './load.ts';
+import { applyOperatorSettings } from './settings.ts';
+
+export type NewProduct = {
+  name: string;
+  description: string;
+  manufacturer: string;
+  price: number;
+  currency: string;
+  type: ProductType;
+  opensAt?: Date | null;
+  perUserLimit: number;
+  stock: number;
+};
+
+export type ProductPatch = { stock?: number; opensAt?: Date; perUserLimit?: number };
+
+/** Creates a product in MySQL and loads its live state into Redis. */
+export async function createProduct(deps: Deps, input: NewProduct) {
+  const product = await deps.products.create({
+    name: input.name,
+    description: input.description,
+    manufacturer: input.manufacturer,
+    priceMinor: Math.round(input.price * 100),
+    currency: input.currency,
+    type: input.type,
+    opensAt: input.type === 'reserve' ? (input.opensAt ?? null) : null,
+    perUserLimit: input.type === 'reserve' ? input.perUserLimit : 0,
+    totalStock: input.stock,
+  });
+  deps.catalog.remember(product);
+  await loadProduct(deps, product);
+  return view(deps, product);
+}
+
+async function view(deps: Deps, product: Product) {
+  const { states, serverTimeMs } = await readLive(deps, [product.id]);
+  return productView(product, states[0], serverTimeMs);
+}
+
+/**
+ * Changes stock, opening instant or per-user limit, live: Redis first (where admission
+ * decides), then MySQL. Stock can never drop below what is sold or held; new units go to
+ * parked buyers first.
+ */
+export async function updateProduct(deps: Deps, id: number, patch: ProductPatch) {
+  const product = await deps.catalog.get(id);
+  if (patch.opensAt && product.type !== 'reserve') throw new DomainError('invalid', 'opensAt: general products are always open', { field: 'opensAt' });
+  await loadProduct(deps, product);
+  const freed = await deps.scripts.updateProduct(id, { stock: patch.stock, opensAtMs: patch.opensAt?.getTime(), perUserLimit: patch.perUserLimit });
+  const error = scriptError(freed);
+  if (error) throw error;
+  const row = await deps.products.update(id, {
+    ...(patch.stock !== undefined && { totalStock: patch.stock }),
+    ...(patch.opensAt && { opensAt: patch.opensAt }),
+    ...(patch.perUserLimit !== undefined && { perUserLimit: patch.perUserLimit }),
+  });
+  remember(deps, row);
+  await handOn(deps, row, freed);
+  return view(deps, row);
+}
+
+async function loaded(deps: Deps, id: number): Promise<Product> {
+  const product = await deps.catalog.get(id);
+  await loadProduct(deps, product);
+  return product;
+}
+
+/**
+ * Paused products answer `503 paused` at the door, and a reserve product's queue stops
+ * handing out units: queued tickets keep their place and wait (holds already given go on
+ * to payment). General products share one queue, so for them only the door closes.
+ */
+export async function setPaused(deps: Deps, id: number, paused: boolean) {
+  const product = await loaded(deps, id);
+  // MySQL first: a product rebuilt after Redis lost it reads the operator's settings there.
+  remember(deps, await deps.products.update(id, { paused }));
+  await applyOperatorSettings(deps, product, { paused });
+  return stats(deps, product.id);
+}
+
+/** Admission rate of a reserve product (tickets per second), changed live for every worker. */
+export async function setRate(deps: Deps, id: number, perSecond: number) {
+  const product = await loaded(deps, id);
+  if (product.type !== 'reserve') throw new DomainError('invalid', 'perSecond: general products are not rate limited', { field: 'perSecond' });
+  remember(deps, await deps.products.update(id, { admissionRatePerSec: perSecond }));
+  await applyOperatorSettings(deps, product, { ratePerSecond: perSecond });
+  return stats(deps, id);
+}
+
+/** The product's row changed: cache it, and ask Redis again about sell-outs. */
+function remember(deps: Deps, row: Product): void {
+  deps.catalog.remember(row);
+  deps.soldOut.forget(row.id);
+}
+
+export async function stats(deps: Deps, id: number) {
+  const product = await loaded(deps, id);
+  const { states } = await readLive(deps, [id]);
+  const live = states[0];
+  if (!live) throw notFound('Product');
+  const counts = await deps.queues.admission(product.type, id).getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+  return {
+    productId: id,
+    type: product.type,
+    stock: { total: live.total, available: live.available, reserved: live.reserved, sold: live.sold },
+    tickets: live.tickets,
+    queue: {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+    },
+    paused: live.paused,
+    ratePerSecond: product.type === 'reserve' ? live.ratePerSecond : null,
+  };
+}

@@ -1,0 +1,150 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.ts';
+import type { Scripts } from './scripts.ts';
+
+/**
+ * A ticket as its hash holds it (`<prefix>:{p:<id>}:t:<ticketId>`). This type and the Lua
+ * scripts (lua/includes/product.lua) are the only places that know the fields:
+ * `status`, `user`, `qty`, `pm` (payment method), `seq` (admission order), `created`,
+ * `updated`, `resAt` (when units were held), `order` (its order id), `rid` (the request
+ * that admitted it), `reason`, `job` (its admission job), `promoted` (tickets it handed
+ * units to).
+ */
+export type TicketRecord = {
+  status: string;
+  userId: string;
+  quantity: number;
+  paymentMethod: string;
+  seq: number;
+  createdAt: number;
+  updatedAt: number;
+  heldAtMs: number | null;
+  orderId: number | null;
+  requestId: string | null;
+  reason: string | null;
+  jobId: string | null;
+  promoted: string[];
+};
+
+/** A ticket hash that outlived its product's state (see TicketStore.survivors). */
+export type Survivor = { ticketId: string; status: string; userId: string; seq: number; orderId: number | null };
+
+function parse(h: Record<string, string>): TicketRecord | null {
+  if (!h.status) return null;
+  const num = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v));
+  return {
+    status: h.status,
+    userId: h.user ?? '',
+    quantity: Number(h.qty ?? 0),
+    paymentMethod: h.pm ?? '',
+    seq: Number(h.seq ?? 0),
+    createdAt: Number(h.created ?? 0),
+    updatedAt: Number(h.updated ?? h.created ?? 0),
+    heldAtMs: num(h.resAt),
+    orderId: num(h.order),
+    requestId: h.rid || null,
+    reason: h.reason || null,
+    jobId: h.job || null,
+    promoted: (h.promoted ?? '').split(',').filter(Boolean),
+  };
+}
+
+/** Tickets in Redis: reads and the few writes made outside the Lua scripts. */
+export class TicketStore {
+  private readonly redis: Redis;
+  private readonly keys: Keys;
+  private readonly scripts: Scripts;
+
+  constructor(redis: Redis, keys: Keys, scripts: Scripts) {
+    this.redis = redis;
+    this.keys = keys;
+    this.scripts = scripts;
+  }
+
+  /** The ticket, or null when Redis does not have it (never issued, expired, or lost). */
+  async get(productId: number, ticketId: string): Promise<TicketRecord | null> {
+    return parse(await this.redis.hgetall(this.keys.ticket(productId, ticketId)));
+  }
+
+  async status(productId: number, ticketId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.ticket(productId, ticketId), 'status');
+  }
+
+  /** The ticket with its place in the queue and the product's admission rate, in one round trip. */
+  async withPlace(productId: number, ticketId: string): Promise<{ ticket: TicketRecord | null; rank: number | null; ratePerSecond: number }> {
+    const k = this.keys.product(productId);
+    const replies = (await this.redis.pipeline().hgetall(k.ticketPrefix + ticketId).zrank(k.queued, ticketId).hget(k.product, 'rate').exec()) ?? [];
+    return {
+      ticket: parse((replies[0]?.[1] ?? {}) as Record<string, string>),
+      rank: (replies[1]?.[1] as number | null) ?? null,
+      ratePerSecond: Number(replies[2]?.[1] ?? 0),
+    };
+  }
+
+  /** A reserved ticket's status and hold deadline (ms; null when it has none). */
+  async hold(productId: number, ticketId: string): Promise<{ status: string | null; deadlineMs: number | null }> {
+    const [deadline, status] = await Promise.all([
+      this.redis.zscore(this.keys.product(productId).holds, ticketId),
+      this.status(productId, ticketId),
+    ]);
+    return { status, deadlineMs: deadline === null ? null : Number(deadline) };
+  }
+
+  /** Records the ticket's order id, only onto the ticket as it is (never creating a ticket of one field). */
+  setOrder(productId: number, ticketId: string, orderId: number): Promise<boolean> {
+    return this.scripts.setExisting(this.keys.ticket(productId, ticketId), 'status', { order: orderId });
+  }
+
+  /** Holds whose deadline passed before `beforeMs`, oldest first. */
+  overdueHolds(productId: number, beforeMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.product(productId).holds, '-inf', String(beforeMs), 'LIMIT', 0, limit);
+  }
+
+  /** The oldest queued tickets (parked ones included). */
+  oldestQueued(productId: number, n: number): Promise<string[]> {
+    return this.redis.zrange(this.keys.product(productId).queued, '0', String(n - 1));
+  }
+
+  /** When a queued ticket was admitted, its admission job, and whether it is parked. */
+  async admission(productId: number, ticketId: string): Promise<{ createdAt: number | null; jobId: string | null; parked: boolean }> {
+    const k = this.keys.product(productId);
+    const [[created, job], parked] = await Promise.all([
+      this.redis.hmget(k.ticketPrefix + ticketId, 'created', 'job'),
+      this.redis.zscore(k.waiting, ticketId),
+    ]);
+    return { createdAt: created ? Number(created) : null, jobId: job || null, parked: parked !== null };
+  }
+
+  /** The product's ticket hashes still in Redis (a scan of its hash tag), oldest first. */
+  async survivors(productId: number): Promise<Survivor[]> {
+    const prefix = this.keys.product(productId).ticketPrefix;
+    const found: Survivor[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      keys.forEach((k) => pipeline.hgetall(k));
+      const replies = (await pipeline.exec()) ?? [];
+      keys.forEach((k, i) => {
+        const t = parse((replies[i]?.[1] ?? {}) as Record<string, string>);
+        if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
+      });
+    } while (cursor !== '0');
+    return found.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Puts waiting tickets back in the product's queue, in their old order, under a new admission job. */
+  async requeue(productId: number, waiting: Survivor[], jobId: string): Promise<void> {
+    const k = this.keys.product(productId);
+    const pipeline = this.redis.pipeline();
+    for (const t of waiting) {
+      pipeline.hset(k.ticketPrefix + t.ticketId, 'status', 'queued', 'job', jobId);
+      pipeline.hdel(k.ticketPrefix + t.ticketId, 'resAt');
+      pipeline.zadd(k.queued, 'NX', t.seq, t.ticketId);
+      pipeline.hset(k.live, t.userId, t.ticketId);
+    }
+    await pipeline.exec();
+  }
+}
