@@ -21,8 +21,12 @@ export function verifyHs256(token: string, key: KeyObject, nowS = Math.floor(Dat
   if (dot1 <= 0 || dot2 <= dot1 + 1 || dot2 === token.length - 1 || token.indexOf('.', dot2 + 1) !== -1) return null;
   const header = decodeJson(token.slice(0, dot1));
   if (!header || header.alg !== 'HS256' || 'crit' in header || 'b64' in header) return null;
+  // The 43 base64url characters of a SHA-256 MAC (padding allowed, as jose allows it):
+  // Node's decoder would also take `+` and `/`, other spellings of the same signature.
+  const encoded = token.slice(dot2 + 1);
+  if (!SIGNATURE.test(encoded)) return null;
   const expected = createHmac('sha256', key).update(token.slice(0, dot2)).digest();
-  const signature = Buffer.from(token.slice(dot2 + 1), 'base64url');
+  const signature = Buffer.from(encoded, 'base64url');
   if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return null;
   const payload = decodeJson(token.slice(dot1 + 1, dot2));
   if (!payload) return null;
@@ -35,6 +39,7 @@ export function verifyHs256(token: string, key: KeyObject, nowS = Math.floor(Dat
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const SIGNATURE = /^[A-Za-z0-9_-]{43}=?$/;
 
 function decodeJson(part: string): Record<string, unknown> | null {
   if (!BASE64URL.test(part)) return null;
