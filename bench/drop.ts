@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Keys } from '../shared/redis/keys.ts';
-import { reserveQueueName } from '../shared/queues/queues.ts';
+import { queuePrefix, reserveQueueName } from '../shared/queues/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, onProgress, peakRss, runNode, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
@@ -83,7 +83,7 @@ async function drop(
     name: 'bench drop', price: 120, type: 'reserve', opensAt: new Date(opensAt).toISOString(), stock: s.units, perUserLimit: 1,
   });
   const productId = product.id as number;
-  const queue = new Queue(reserveQueueName(productId), { connection: redis, prefix: s.prefix });
+  const queue = new Queue(reserveQueueName(productId), { connection: redis, prefix: queuePrefix(s.prefix, reserveQueueName(productId)) });
   queues.push(queue);
 
   const buyers = await startGeneralBuyers({
@@ -92,7 +92,7 @@ async function drop(
   });
   line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
-  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${s.prefix}:${queue.name}:wait`, `${s.prefix}:${queue.name}:`);
+  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${queue.opts.prefix}:${queue.name}:wait`, `${queue.opts.prefix}:${queue.name}:`);
   await sleep(opensAt - 150 - Date.now());
   const memBefore = (await sampler.sample()).usedMemory;
   sampler.peak = null;

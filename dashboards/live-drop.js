@@ -250,8 +250,9 @@ function card(p) {
     admitted.draw(points, now, fmtRate(q.rates.admitted));
     settled.draw(points, now, fmtRate(q.rates.paid + q.rates.failed));
     const eta = q.ratePerSecond && q.tickets.queued > 0 ? ` · ≈ ${duration((q.tickets.queued / q.ratePerSecond) * 1000)} to serve` : '';
-    jobs.textContent = `${fmtInt(q.queue.waiting)} jobs waiting · ${fmtInt(q.queue.active)} active${eta}`;
-    jobs.title = `BullMQ queue ${q.queueName}`;
+    const pay = q.type === 'reserve' ? ` · payments ${fmtInt(q.payments.waiting)} waiting, ${fmtInt(q.payments.active)} active` : '';
+    jobs.textContent = `${fmtInt(q.queue.waiting)} jobs waiting · ${fmtInt(q.queue.active)} active${eta}${pay}`;
+    jobs.title = `BullMQ queues ${q.queueName}, ${q.paymentQueueName}`;
 
     for (const [key] of OUTCOMES) {
       const row = outcomeRows.get(key);
@@ -313,7 +314,7 @@ function applyFrame(frame) {
 }
 
 function renderSystem(queues) {
-  const names = ['payment', 'payment-general', 'expiry', 'general'];
+  const names = ['payment-general', 'expiry', 'general'];
   $('system').replaceChildren(...names.filter((n) => queues[n]).map((n) => {
     const q = queues[n];
     return h('li', { dataset: { queue: n } }, h('span', {}, n),

@@ -18,12 +18,17 @@ export type ProductFrame = {
   admitted: number;
   queueName: string;
   queue: QueueDepth;
+  /** Its payment queue (a drop's own; general products share one). */
+  paymentQueueName: string;
+  payments: QueueDepth;
   /**
    * Per second, since the previous frame: tickets admitted at the door, tickets that left
    * the queue (the stock worker's pace, held to the admission rate), paid and failed ones.
    */
   rates: { admitted: number; processed: number; paid: number; failed: number };
 };
+
+const NO_JOBS: QueueDepth = { waiting: 0, active: 0, delayed: 0, failed: 0 };
 
 export type Frame = { t: number; products: ProductFrame[]; queues: Record<string, QueueDepth> };
 
@@ -133,7 +138,9 @@ export class LiveFeed {
         tickets: p.tickets,
         admitted: p.admitted,
         queueName: p.queue,
-        queue: state.queues[p.queue] ?? { waiting: 0, active: 0, delayed: 0, failed: 0 },
+        queue: state.queues[p.queue] ?? NO_JOBS,
+        paymentQueueName: p.paymentQueue,
+        payments: state.queues[p.paymentQueue] ?? NO_JOBS,
         rates: {
           admitted: perSecond(p.admitted, before?.admitted),
           processed: perSecond(p.admitted - p.tickets.queued, before && before.admitted - before.tickets.queued),

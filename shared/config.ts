@@ -13,6 +13,11 @@ const schema = z
     METRICS_PORT: int(9464).pipe(z.number().max(65535)),
     REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     DATABASE_URL: z.url({ protocol: /^mysql$/ }).default('mysql://root@127.0.0.1:3306/drops'),
+    /**
+     * Seeds of a Redis Cluster (`host:port,host:port,...`): when set, every connection is a
+     * cluster client and REDIS_URL only lends its credentials and TLS.
+     */
+    REDIS_CLUSTER_NODES: z.string().regex(/^[^\s:,]+:\d{1,5}(,[^\s:,]+:\d{1,5})*$/, 'must be host:port seeds separated by commas').optional(),
     /** Redis of the simulated payment provider's ledger; REDIS_URL when unset (a real provider keeps its own). */
     PAYMENT_SIM_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
     JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -68,6 +73,10 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {
+    const db = new URL(env.REDIS_URL).pathname.replace(/^\//, '');
+    if (env.REDIS_CLUSTER_NODES && db !== '' && db !== '0') {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: `selects database ${db}, which a Redis Cluster cannot (it has database 0 only): drop the /${db}, or unset REDIS_CLUSTER_NODES` });
+    }
     if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
       ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not exceed HTTP_REQUEST_TIMEOUT_MS' });
     }

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { connectOrm, type Orm } from './db/orm.ts';
 import { OrdersRepository } from './db/orders.repository.ts';
@@ -11,7 +10,7 @@ import { createPaymentProvider } from './payments/create-provider.ts';
 import type { PaymentProvider } from './payments/provider.ts';
 import { AdmissionBatches } from './queues/admission-batches.ts';
 import { Queues } from './queues/queues.ts';
-import { createRedis, whenReady, type RedisRole } from './redis/client.ts';
+import { createRedis, whenReady, type RedisClient, type RedisRole } from './redis/client.ts';
 import { Keys } from './redis/keys.ts';
 import { ProductStore } from './redis/product-store.ts';
 import { Scripts } from './redis/scripts.ts';
@@ -25,16 +24,16 @@ import { TicketStore } from './redis/ticket-store.ts';
 export type Deps = {
   config: Config;
   logger: Logger;
-  /** The main Redis connection (auto-pipelined in the API). */
-  redis: Redis;
+  /** The main Redis connection (auto-pipelined in the API); a cluster client with REDIS_CLUSTER_NODES. */
+  redis: RedisClient;
   /**
    * The connection BullMQ's queues use: `redis` in workers; in the API a second one that
    * is not auto-pipelined (see createRedis). The API awaits every write a job depends on
    * before it adds the job, so the two connections never reorder them.
    */
-  queueRedis: Redis;
+  queueRedis: RedisClient;
   /** The simulated payment provider's ledger (`redis` unless PAYMENT_SIM_REDIS_URL is set). */
-  providerRedis: Redis;
+  providerRedis: RedisClient;
   orm: Orm;
 
   /** Redis: the Lua scripts (typed), tickets, products' live state. */
@@ -58,8 +57,11 @@ export type Deps = {
 
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
   const logger = createLogger(config.LOG_LEVEL, service);
-  const connect = async (r: RedisRole, name: string, url = config.REDIS_URL) => {
-    const client = createRedis(url, r, name, config.REDIS_COMMAND_TIMEOUT_MS);
+  const connect = async (r: RedisRole, name: string, url?: string) => {
+    const target = url
+      ? { url, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }
+      : { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS };
+    const client = createRedis(target, r, name);
     client.on('error', (err) => logger.warn({ err: err.message, connection: name }, 'redis connection error'));
     await whenReady(client);
     return client;

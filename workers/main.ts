@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import { loadConfigOrExit, type Config } from '../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../shared/deps.ts';
 import { createWorkerMetrics } from '../shared/metrics.ts';
-import { GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, PAYMENT_QUEUE, reserveQueueName } from '../shared/queues/queues.ts';
+import { GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, dropPaymentQueueName, reserveQueueName } from '../shared/queues/queues.ts';
 import { expiryWorker } from './expiry.worker.ts';
 import { instrumentPayments } from './instrumentation.ts';
 import { Janitor } from './janitor.ts';
@@ -34,14 +34,21 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
     if (!workers.has(name)) workers.set(name, make());
   };
   add(GENERAL_QUEUE, () => stockWorker(ctx, GENERAL_QUEUE, config.GENERAL_CONCURRENCY));
-  add(PAYMENT_QUEUE, () => paymentWorker(ctx, PAYMENT_QUEUE, config.PAYMENT_CONCURRENCY));
   add(GENERAL_PAYMENT_QUEUE, () => paymentWorker(ctx, GENERAL_PAYMENT_QUEUE, Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4))));
   add('expiry', () => expiryWorker(ctx, config.STOCK_CONCURRENCY));
-  // Each payment queue is held to the provider's rate limit.
-  await Promise.all([PAYMENT_QUEUE, GENERAL_PAYMENT_QUEUE].map((q) => deps.queues.get(q).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000)));
+  // Each payment queue is held to the provider's rate limit (PAYMENT_RATE_PER_SEC per queue).
+  const paymentLimit = (queue: string) => deps.queues.get(queue).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000);
+  await paymentLimit(GENERAL_PAYMENT_QUEUE);
 
+  // Each drop gets its stock worker and its payment worker as the janitor finds it.
   const janitor = new Janitor(ctx.deps, (product) => {
-    if (product.type === 'reserve') add(reserveQueueName(product.id), () => stockWorker(ctx, reserveQueueName(product.id), config.STOCK_CONCURRENCY));
+    if (product.type !== 'reserve') return;
+    const [stock, payment] = [reserveQueueName(product.id), dropPaymentQueueName(product.id)];
+    add(stock, () => stockWorker(ctx, stock, config.STOCK_CONCURRENCY));
+    add(payment, () => {
+      void paymentLimit(payment).catch((err: Error) => deps.logger.warn({ queue: payment, err: err.message }, 'payment rate limit not set'));
+      return paymentWorker(ctx, payment, config.PAYMENT_CONCURRENCY);
+    });
   });
   janitor.start();
 

@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Deps } from '../shared/deps.ts';
 import type { WorkerMetrics } from '../shared/metrics.ts';
+import { queuePrefix } from '../shared/queues/queues.ts';
 
 /** What every worker of a process shares: its deps (the provider instrumented) and metrics. */
 export type WorkerContext = { deps: Deps; metrics: WorkerMetrics };
@@ -13,7 +14,7 @@ export function newWorker<D, R>(ctx: WorkerContext, queue: string, concurrency: 
   const { config, logger } = ctx.deps;
   const worker = new Worker<D, R>(queue, process, {
     connection: ctx.deps.redis,
-    prefix: config.KEY_PREFIX,
+    prefix: queuePrefix(config.KEY_PREFIX, queue),
     concurrency,
     lockDuration: config.JOB_LOCK_MS,
     stalledInterval: config.JOB_LOCK_MS,

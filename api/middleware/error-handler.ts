@@ -33,8 +33,9 @@ const HTTP_CODES: Record<number, [ErrorCode, string]> = {
 /** zlib/brotli errors: a request body that does not match its Content-Encoding. */
 const isBadEncoding = (err: Error) => /^(Z_|ERR__ERROR)/.test(String((err as { code?: unknown }).code ?? ''));
 
+/** A backing service away, or a Redis Cluster failing over or moving slots: try again shortly (503). */
 const isBackendDown = (err: Error) =>
-  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect/i.test(err.message);
+  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster redirections|slots cache|startup nodes|offline queue/i.test(err.message);
 
 /** Maps any error to the error body every API error has (README, API); registered first. */
 export function errorHandler() {

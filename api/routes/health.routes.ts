@@ -2,9 +2,10 @@ import type { Deps } from '../../shared/deps.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { Lane } from '../middleware/lane.ts';
 import { newRouter } from '../router.ts';
+import { pingAll } from '../../shared/redis/client.ts';
 
 /**
- * Liveness (the process answers) and readiness: Redis and MySQL answer, and the drop
+ * Liveness (the process answers) and readiness: Redis (every master of a cluster) and MySQL answer, and the drop
  * lane is moving. A lane that holds work while no request has finished in it for
  * API_LANE_HOLD_MS is wedged (a bug, or a backend that hangs): the process must look
  * unhealthy so that it gets no traffic and an orchestrator can restart it.
@@ -15,9 +16,10 @@ export function healthRoutes(deps: Deps, lane: Lane) {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
+    // Every master of a cluster: a drop whose shard is down cannot be sold.
     const [redis, queueRedis, mysql] = await Promise.allSettled([
-      within(deps.redis.ping()),
-      within(deps.queueRedis.ping()),
+      within(pingAll(deps.redis)),
+      within(pingAll(deps.queueRedis)),
       within(deps.orm.em.getConnection().execute('select 1')),
     ]);
     const stalledForMs = lane.stalledForMs();

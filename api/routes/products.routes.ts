@@ -8,13 +8,13 @@ export function productRoutes(deps: Deps) {
   const router = newRouter();
   router.get('/products', async (ctx) => {
     const products = await deps.catalog.list();
-    const { states, serverTimeMs } = await readLive(deps, products.map((p) => p.id));
-    ctx.body = products.map((p, i) => productView(p, states[i], serverTimeMs));
+    const { states, serverTimesMs } = await readLive(deps, products.map((p) => p.id));
+    ctx.body = products.map((p, i) => productView(p, states[i], serverTimesMs[i]));
   });
   router.get('/products/:id', async (ctx) => {
     const product = await deps.catalog.get(parseId(ctx.params.id, 'Product'));
-    const { states, serverTimeMs } = await readLive(deps, [product.id]);
-    ctx.body = productView(product, states[0], serverTimeMs);
+    const { states, serverTimesMs } = await readLive(deps, [product.id]);
+    ctx.body = productView(product, states[0], serverTimesMs[0]);
   });
   return router;
 }

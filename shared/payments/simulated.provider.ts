@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 import {
   TransientPaymentError,
   type ChargeRecord,
@@ -31,11 +31,11 @@ export const FLAKY_FAILURES = 2;
  * heard of (which `lookup` finds). `pm_card_slow` answers only after the hold window.
  */
 export class SimulatedProvider implements PaymentProvider {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly opts: SimulationOptions;
 
-  constructor(redis: Redis, prefix: string, opts: SimulationOptions) {
+  constructor(redis: RedisClient, prefix: string, opts: SimulationOptions) {
     this.redis = redis;
     this.prefix = prefix;
     this.opts = opts;

@@ -1,22 +1,39 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { ProductType } from '../db/entities/product.entity.ts';
+import type { RedisClient } from '../redis/client.ts';
+import { productTag } from '../redis/keys.ts';
 
 /**
- * Queue names, payloads and job options. Each reserve product has its own admission
- * queue (its own rate, its own depth on the dashboard); general products share one, so
- * a drop's backlog never sits in front of them. Job ids are derived from the ticket, so
- * adding the same step twice is a no-op.
+ * Queue names, payloads and job options. Each drop has its own admission queue (its own
+ * rate, its own depth on the dashboard) and its own payment queue; general products share
+ * one of each, so a drop's backlog never sits in front of them. Job ids are derived from
+ * the ticket, so adding the same step twice is a no-op.
+ *
+ * Every queue's keys share one hash tag (BullMQ's prefix carries it), so a Redis Cluster
+ * keeps each queue's scripts atomic on one shard: a drop's two queues carry the drop's own
+ * tag, so its stock, tickets and queues live (and, should that shard lose its data, die
+ * and come back) together, and different drops spread over the shards. Per-drop payment
+ * queues, rather than one shared queue, keep the payment traffic of a drop on its shard
+ * beside the settle scripts it feeds, and spread it as the drops are spread; general
+ * products and expiries (one job per group of holds) have tags of their own.
  */
 export const GENERAL_QUEUE = 'general';
-export const PAYMENT_QUEUE = 'payment';
 export const GENERAL_PAYMENT_QUEUE = 'payment-general';
 export const EXPIRY_QUEUE = 'expiry';
 
 export const reserveQueueName = (productId: number) => `reserve-${productId}`;
+export const dropPaymentQueueName = (productId: number) => `payment-${productId}`;
 export const admissionQueueName = (type: ProductType, productId: number) =>
   type === 'reserve' ? reserveQueueName(productId) : GENERAL_QUEUE;
-export const paymentQueueName = (type: ProductType) => (type === 'reserve' ? PAYMENT_QUEUE : GENERAL_PAYMENT_QUEUE);
+export const paymentQueueName = (type: ProductType, productId: number) =>
+  type === 'reserve' ? dropPaymentQueueName(productId) : GENERAL_PAYMENT_QUEUE;
+
+/** The hash tag of a queue's keys: its drop's, or the shared queue's own. */
+export function queueTag(name: string): string {
+  const drop = /^(?:reserve|payment)-([1-9][0-9]*)$/.exec(name);
+  if (drop) return productTag(Number(drop[1]));
+  return name === EXPIRY_QUEUE ? 'expiry' : 'general';
+}
 
 /** Payment and expiry jobs carry their ticket and the id of the HTTP request that caused it. */
 export type TicketJob = { ticketId: string; requestId?: string };
@@ -57,13 +74,16 @@ export const jobOptions = {
   }),
 };
 
+/** The BullMQ prefix of a queue: the key prefix with the queue's hash tag (see queueTag). */
+export const queuePrefix = (keyPrefix: string, name: string) => `${keyPrefix}:{${queueTag(name)}}`;
+
 /** Producer-side queues, created on first use and shared by the whole process. */
 export class Queues {
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private readonly prefix: string;
   private readonly byName = new Map<string, Queue<AnyJob>>();
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: RedisClient, prefix: string) {
     this.connection = connection;
     this.prefix = prefix;
   }
@@ -72,7 +92,7 @@ export class Queues {
   get(name: string): Queue<AnyJob> {
     let queue = this.byName.get(name);
     if (!queue) {
-      queue = new Queue<AnyJob>(name, { connection: this.connection, prefix: this.prefix });
+      queue = new Queue<AnyJob>(name, { connection: this.connection, prefix: queuePrefix(this.prefix, name) });
       queue.on('error', () => {}); // connection errors surface on the calls themselves
       this.byName.set(name, queue);
     }
@@ -84,9 +104,9 @@ export class Queues {
     return this.get(admissionQueueName(type, productId)) as Queue<TicketsJob>;
   }
 
-  /** The payment queue of a product type: one ticket per job. */
-  payment(type: ProductType): Queue<TicketJob> {
-    return this.get(paymentQueueName(type)) as Queue<TicketJob>;
+  /** A product's payment queue (a drop's own, or the general products'): one ticket per job. */
+  payment(type: ProductType, productId: number): Queue<TicketJob> {
+    return this.get(paymentQueueName(type, productId)) as Queue<TicketJob>;
   }
 
   /** Expiry: one job per group of holds made together. */

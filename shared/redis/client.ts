@@ -1,9 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+
+/** A connection to Redis: one server, or a Redis Cluster (REDIS_CLUSTER_NODES). */
+export type RedisClient = Redis | Cluster;
 
 /**
  * `producer`: fails fast while Redis is away (the API answers 503 instead of queueing
  * commands in memory), and auto-pipelines: the commands of the requests handled in one
- * event-loop turn leave in one write, which saves CPU in the API and in Redis.
+ * event-loop turn leave in one write (per node, on a cluster), which saves CPU in the API
+ * and in Redis.
  * `producer-queues`: the producer's connection for BullMQ's queues; fails fast too, but
  * is not auto-pipelined: ioredis builds a `Pipeline` for every auto-pipelined write and
  * copies into it every script defined on the connection, BullMQ's many included, while
@@ -14,18 +18,67 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type RedisRole = 'producer' | 'producer-queues' | 'worker';
 
-export function createRedis(url: string, role: RedisRole, name?: string, commandTimeoutMs?: number): Redis {
+export type RedisTarget = {
+  /** A single server's URL; with `clusterNodes`, only its credentials and TLS are used. */
+  url: string;
+  /** Seeds of a Redis Cluster (`host:port,...`). */
+  clusterNodes?: string;
+  /** The API's Redis commands fail after this (503). */
+  commandTimeoutMs?: number;
+};
+
+export function createRedis(target: RedisTarget, role: RedisRole, name?: string): RedisClient {
   // A producer's command that Redis does not answer in time fails (503), so no request
   // waits on a hung Redis for longer than that.
   const opts: RedisOptions =
     role === 'worker'
       ? { maxRetriesPerRequest: null, connectionName: name }
-      : { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name, enableAutoPipelining: role === 'producer', commandTimeout: commandTimeoutMs };
-  return new Redis(url, opts);
+      : { maxRetriesPerRequest: 1, connectionName: name, commandTimeout: target.commandTimeoutMs };
+  if (!target.clusterNodes) {
+    return new Redis(target.url, role === 'worker' ? opts : { ...opts, enableOfflineQueue: false, enableAutoPipelining: role === 'producer' });
+  }
+  const url = new URL(target.url);
+  const nodes: ClusterNode[] = target.clusterNodes.split(',').map((seed) => {
+    const [host, port] = seed.split(':');
+    return { host, port: Number(port) };
+  });
+  return new Cluster(nodes, {
+    enableOfflineQueue: role === 'worker',
+    enableAutoPipelining: role === 'producer',
+    // A slot that moved or a shard that is failing over: ioredis retries these itself
+    // for a moment; past that the command fails and the API answers 503.
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnMoved: 0,
+    maxRedirections: 16,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      ...opts,
+      ...(url.username && { username: decodeURIComponent(url.username) }),
+      ...(url.password && { password: decodeURIComponent(url.password) }),
+      ...(url.protocol === 'rediss:' && { tls: {} }),
+    },
+  });
+}
+
+/** The master nodes of a cluster, or the one server. */
+export function masters(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/** Pings every master (the one server); fails when one does not answer, or a cluster knows no master. */
+export async function pingAll(client: RedisClient): Promise<void> {
+  const nodes = masters(client);
+  if (nodes.length === 0) throw new Error('no Redis master is known');
+  await Promise.all(nodes.map((node) => node.ping()));
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
 }
 
 /** Resolves once the client is connected (producers cannot send before that). */
-export async function whenReady(redis: Redis): Promise<void> {
+export async function whenReady(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const onReady = () => { cleanup(); resolve(); };

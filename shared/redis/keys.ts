@@ -20,6 +20,9 @@ export type ProductKeys = {
   ticketPrefix: string;
 };
 
+/** The hash tag every key of one product shares (its queues' included). */
+export const productTag = (productId: number) => `p:${productId}`;
+
 export class Keys {
   readonly prefix: string;
 
@@ -28,7 +31,7 @@ export class Keys {
   }
 
   product(productId: number): ProductKeys {
-    const base = `${this.prefix}:{p:${productId}}:`;
+    const base = `${this.prefix}:{${productTag(productId)}}:`;
     return {
       product: `${base}product`,
       live: `${base}live`,
@@ -51,11 +54,11 @@ export class Keys {
   }
 
   idempotency(productId: number, userId: string, key: string): string {
-    return `${this.prefix}:{p:${productId}}:idem:${userId}:${key}`;
+    return `${this.prefix}:{${productTag(productId)}}:idem:${userId}:${key}`;
   }
 
   userRate(productId: number, userId: string): string {
-    return `${this.prefix}:{p:${productId}}:rl:${userId}`;
+    return `${this.prefix}:{${productTag(productId)}}:rl:${userId}`;
   }
 
   /** Set of product ids whose state is loaded in Redis (workers discover queues here). */
@@ -65,6 +68,6 @@ export class Keys {
 
   /** Lock held while a product's state is rebuilt from MySQL. */
   rebuildLock(productId: number): string {
-    return `${this.prefix}:{p:${productId}}:rebuild`;
+    return `${this.prefix}:{${productTag(productId)}}:rebuild`;
   }
 }

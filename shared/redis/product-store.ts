@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { masters, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 import type { Scripts } from './scripts.ts';
 
@@ -8,41 +8,49 @@ import type { Scripts } from './scripts.ts';
  * registry of loaded products, and the lock a rebuild takes.
  */
 export class ProductStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly scripts: Scripts;
 
-  constructor(redis: Redis, keys: Keys, scripts: Scripts) {
+  constructor(redis: RedisClient, keys: Keys, scripts: Scripts) {
     this.redis = redis;
     this.keys = keys;
     this.scripts = scripts;
   }
 
-  /** The named fields of several products' hashes and the shared clock (Redis `TIME`), in one round trip. */
-  async fields(ids: number[], fields: readonly string[]): Promise<{ values: (string | null)[][]; serverTimeMs: number }> {
-    const pipeline = this.redis.pipeline();
-    ids.forEach((id) => pipeline.hmget(this.keys.product(id).product, ...fields));
-    pipeline.time();
-    const replies = (await pipeline.exec()) ?? [];
-    for (const [err] of replies) if (err) throw err;
-    const [sec, micro] = replies[replies.length - 1][1] as [string, string];
-    return {
-      values: replies.slice(0, ids.length).map(([, v]) => v as (string | null)[]),
-      serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000),
-    };
+  /**
+   * The named fields of several products' hashes, each with the clock of the shard that
+   * holds it (its "is it open" clock). One call per product: on a Redis Cluster the
+   * products live on different shards; auto-pipelining sends them in one write per shard.
+   */
+  async fields(ids: number[], fields: readonly string[]): Promise<{ values: (string | null)[]; serverTimeMs: number }[]> {
+    return Promise.all(ids.map((id) => this.scripts.readFields(id, fields)));
   }
 
   /** Whether each product's live state is in Redis (its hash has its total). */
   async loaded(ids: number[]): Promise<boolean[]> {
-    if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    ids.forEach((id) => pipeline.hexists(this.keys.product(id).product, 'total'));
-    return ((await pipeline.exec()) ?? []).map(([, v]) => v === 1);
+    return Promise.all(ids.map(async (id) => (await this.redis.hexists(this.keys.product(id).product, 'total')) === 1));
   }
 
   /** Sets fields of a loaded product's hash (never creating a hash of one field); false when it is not loaded. */
   setLive(id: number, fields: Record<string, string | number>): Promise<boolean> {
     return this.scripts.setExisting(this.keys.product(id).product, 'total', fields);
+  }
+
+  /**
+   * Each master's clock against this process's (ms; half the round trip taken off). On a
+   * Redis Cluster every drop opens by its own shard's clock: the spread between these is
+   * how far apart two drops set to open at the same instant can open.
+   */
+  async clocks(): Promise<{ node: string; offsetMs: number; roundTripMs: number }[]> {
+    return Promise.all(masters(this.redis).map(async (node) => {
+      const sent = performance.timeOrigin + performance.now();
+      const [sec, micro] = await node.time();
+      const received = performance.timeOrigin + performance.now();
+      const at = Number(sec) * 1000 + Number(micro) / 1000;
+      return { node: `${node.options.host}:${node.options.port}`, offsetMs: Math.round((at - (sent + received) / 2) * 10) / 10,
+        roundTripMs: Math.round((received - sent) * 10) / 10 };
+    }));
   }
 
   /** Takes the lock a rebuild holds (true when taken), for at most `ms`. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -15,6 +15,7 @@ const SCRIPTS = {
   'update-product': 6,
   'set-fields': 1,
   'restore-holds': 6,
+  'read-fields': 1,
 } as const satisfies Record<string, number | null>;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -101,11 +102,11 @@ export type PendingHold = { ticketId: string; userId: string; quantity: number; 
  * `defineCommand` (EVALSHA, falling back to EVAL after a script flush).
  */
 export class Scripts {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly settings: ScriptSettings;
 
-  constructor(redis: Redis, keys: Keys, settings: ScriptSettings) {
+  constructor(redis: RedisClient, keys: Keys, settings: ScriptSettings) {
     this.redis = redis;
     this.keys = keys;
     this.settings = settings;
@@ -196,6 +197,15 @@ export class Scripts {
       this.prefix(productId), nowMs, this.settings.holdMs,
       ...holds.flatMap((h) => [h.ticketId, h.userId, h.quantity, h.paymentMethod, h.orderId]),
     ])) as string[];
+  }
+
+  /** Fields of a product's hash and the clock of its shard, in one call (read-fields.lua). */
+  async readFields(productId: number, fields: readonly string[]): Promise<{ values: (string | null)[]; serverTimeMs: number }> {
+    const reply = await this.run('read-fields', [this.keys.product(productId).product], [...fields]) as (string | null)[];
+    const [sec, micro] = reply;
+    // Lua turns a missing field into false, which ioredis gives as null.
+    const values = fields.map((_, i) => reply[2 + i] ?? null);
+    return { values, serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { masters, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 import type { Scripts } from './scripts.ts';
 
@@ -51,11 +51,11 @@ function parse(h: Record<string, string>): TicketRecord | null {
 
 /** Tickets in Redis: reads and the few writes made outside the Lua scripts. */
 export class TicketStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keys;
   private readonly scripts: Scripts;
 
-  constructor(redis: Redis, keys: Keys, scripts: Scripts) {
+  constructor(redis: RedisClient, keys: Keys, scripts: Scripts) {
     this.redis = redis;
     this.keys = keys;
     this.scripts = scripts;
@@ -115,23 +115,25 @@ export class TicketStore {
     return { createdAt: created ? Number(created) : null, jobId: job || null, parked: parked !== null };
   }
 
-  /** The product's ticket hashes still in Redis (a scan of its hash tag), oldest first. */
+  /**
+   * The product's ticket hashes still in Redis, oldest first: a scan for its hash tag (on
+   * every master of a cluster: only the one that holds the tag finds any).
+   */
   async survivors(productId: number): Promise<Survivor[]> {
     const prefix = this.keys.product(productId).ticketPrefix;
     const found: Survivor[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length === 0) continue;
-      const pipeline = this.redis.pipeline();
-      keys.forEach((k) => pipeline.hgetall(k));
-      const replies = (await pipeline.exec()) ?? [];
-      keys.forEach((k, i) => {
-        const t = parse((replies[i]?.[1] ?? {}) as Record<string, string>);
-        if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
-      });
-    } while (cursor !== '0');
+    for (const node of masters(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        const tickets = await Promise.all(keys.map((k) => node.hgetall(k)));
+        keys.forEach((k, i) => {
+          const t = parse(tickets[i]);
+          if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
+        });
+      } while (cursor !== '0');
+    }
     return found.sort((a, b) => a.seq - b.seq);
   }
 

@@ -257,6 +257,6 @@ describe('GET /admin/queues (Bull Board)', () => {
       expect(res.status).toBe(200);
       names = res.body.queues.map((q: { name: string }) => q.name);
     }
-    expect(names).toEqual(expect.arrayContaining(['general', 'payment', 'payment-general', 'expiry', `reserve-${drop.id}`]));
+    expect(names).toEqual(expect.arrayContaining(['general', `payment-${drop.id}`, 'payment-general', 'expiry', `reserve-${drop.id}`]));
   });
 });

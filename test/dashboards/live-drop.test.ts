@@ -158,7 +158,7 @@ describe('the live drop dashboard', () => {
 describe('Bull Board', () => {
   it('lists every queue, including one of a drop created after the page was opened', async () => {
     await page.goto(`${ctx.baseUrl}/admin/queues`);
-    for (const name of ['general', 'payment', 'payment-general', 'expiry', `reserve-${drop.id}`]) {
+    for (const name of ['general', `payment-${drop.id}`, 'payment-general', 'expiry', `reserve-${drop.id}`]) {
       await page.getByRole('link', { name, exact: true }).first().waitFor({ timeout: 15_000 });
     }
     const later = await createDrop(ctx, 5, { name: 'Late drop' });

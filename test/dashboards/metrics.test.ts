@@ -74,12 +74,12 @@ describe('GET /metrics (API)', () => {
     const text = await scrape(`${ctx.baseUrl}/metrics`);
     const product = String(drop.id);
     expect(sample(text, 'drop_state_up')).toBe(1);
-    for (const queue of ['general', 'payment', 'payment-general', 'expiry', `reserve-${drop.id}`]) {
+    for (const queue of ['general', `payment-${drop.id}`, 'payment-general', 'expiry', `reserve-${drop.id}`]) {
       for (const state of ['waiting', 'active', 'delayed', 'failed']) {
         expect({ queue, state, value: sample(text, 'drop_queue_jobs', { queue, state }) }).toEqual({ queue, state, value: expect.any(Number) });
       }
     }
-    expect(sample(text, 'drop_queue_jobs', { queue: 'payment', state: 'failed' })).toBe(1);
+    expect(sample(text, 'drop_queue_jobs', { queue: `payment-${drop.id}`, state: 'failed' })).toBe(1);
     expect(sample(text, 'drop_stock_units', { product, state: 'sold' })).toBe(3);
     expect(sample(text, 'drop_stock_units', { product, state: 'available' })).toBe(1);
     expect(sample(text, 'drop_stock_units', { product, state: 'reserved' })).toBe(0);
@@ -115,10 +115,10 @@ describe('GET /metrics (workers, own port)', () => {
     expect(jobs).toBeLessThanOrEqual(4);
     expect(sample(text, 'drop_job_wait_seconds_bucket', { queue: reserve, le: '+Inf' })).toBe(jobs);
     expect(sample(text, 'drop_job_processing_seconds_count', { queue: reserve })).toBe(jobs);
-    expect(sample(text, 'drop_job_processing_seconds_count', { queue: 'payment' })).toBeGreaterThanOrEqual(4);
+    expect(sample(text, 'drop_job_processing_seconds_count', { queue: `payment-${drop.id}` })).toBeGreaterThanOrEqual(4);
     expect(sample(text, 'drop_jobs_total', { queue: reserve, outcome: 'reserved' })).toBe(4);
-    expect(sample(text, 'drop_jobs_total', { queue: 'payment', outcome: 'paid' })).toBe(3);
-    expect(sample(text, 'drop_jobs_total', { queue: 'payment', outcome: 'failed' })).toBe(1);
+    expect(sample(text, 'drop_jobs_total', { queue: `payment-${drop.id}`, outcome: 'paid' })).toBe(3);
+    expect(sample(text, 'drop_jobs_total', { queue: `payment-${drop.id}`, outcome: 'failed' })).toBe(1);
     expect(sample(text, 'drop_payment_charges_total', { result: 'succeeded' })).toBe(3);
     expect(sample(text, 'drop_payment_charges_total', { result: 'declined' })).toBe(1);
     expect(sample(text, 'drop_payment_charge_duration_seconds_count', { result: 'succeeded' })).toBe(3);
@@ -143,7 +143,7 @@ describe('request ids in logs', () => {
   it('carries the HTTP request id into the logs of every job the request caused', () => {
     const mine = logs.filter((l) => l.requestId === REQUEST_ID);
     const queues = new Set(mine.map((l) => l.queue));
-    expect(queues).toEqual(new Set([`reserve-${drop.id}`, 'payment']));
+    expect(queues).toEqual(new Set([`reserve-${drop.id}`, `payment-${drop.id}`]));
     for (const line of mine) {
       expect(line).toMatchObject({ service: 'workers', jobId: expect.any(String), ticketId: expect.any(String) });
     }

@@ -3,7 +3,7 @@ import { createDrop, createTestContext, pollUntilTerminal, type TestContext } fr
 import { productScripts } from '../setup/drop-helpers.ts';
 import { processAdmission } from '../../shared/domain/reservation/reserve.ts';
 import { processPayment } from '../../shared/domain/payment/pay.ts';
-import { PAYMENT_QUEUE } from '../../shared/queues/queues.ts';
+import { dropPaymentQueueName } from '../../shared/queues/queues.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -59,6 +59,6 @@ describe('a payment step retried after its settle handed units on', () => {
     expect(await s.ticket(cat)).not.toHaveProperty('order');
     expect(await processPayment(bare.deps, ann)).toBe('paid');
     expect(await s.ticket(cat)).toMatchObject({ status: 'reserved', order: expect.any(String) });
-    expect(await bare.deps.queues.get(PAYMENT_QUEUE).getJob(`pay-${cat}`)).toBeDefined();
+    expect(await bare.deps.queues.get(dropPaymentQueueName(drop.id)).getJob(`pay-${cat}`)).toBeDefined();
   });
 });

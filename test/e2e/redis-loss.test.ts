@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { createDrop, createTestContext, keysMatching, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
-import { reserveQueueName } from '../../shared/queues/queues.ts';
+import { dropPaymentQueueName, queuePrefix, reserveQueueName } from '../../shared/queues/queues.ts';
 
 describe('when Redis loses a product', () => {
   let ctx: TestContext;
@@ -13,11 +13,15 @@ describe('when Redis loses a product', () => {
     await ctx.close();
   });
 
+  // The product's own keys; its queues (which share its hash tag) stay, unless a test drops them too.
   const dropProductKeys = async (productId: number) => {
-    const keys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:{p:${productId}}:*`);
+    const queues = [reserveQueueName(productId), dropPaymentQueueName(productId)].map((q) => `${queuePrefix(ctx.config.KEY_PREFIX, q)}:${q}:`);
+    const keys = (await keysMatching(ctx.deps.redis, `${ctx.config.KEY_PREFIX}:{p:${productId}}:*`))
+      .filter((key) => !queues.some((q) => key.startsWith(q)));
     expect(keys.length).toBeGreaterThan(0);
     await ctx.deps.redis.del(...keys);
   };
+  const queueKeysOf = (name: string) => keysMatching(ctx.deps.redis, `${queuePrefix(ctx.config.KEY_PREFIX, name)}:${name}:*`);
 
   it('rebuilds stock, holdings and paid counts from the MySQL ledger before admitting again', async () => {
     const drop = await createDrop(ctx, 20, { perUserLimit: 2 });
@@ -69,7 +73,7 @@ describe('when Redis loses a product', () => {
 
     // Redis forgets the product and its queue (the queue's pause and rate limit with it).
     await dropProductKeys(drop.id);
-    const queueKeys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:${reserveQueueName(drop.id)}:*`);
+    const queueKeys = await queueKeysOf(reserveQueueName(drop.id));
     expect(queueKeys.length).toBeGreaterThan(0);
     await ctx.deps.redis.del(...queueKeys);
 
@@ -126,7 +130,7 @@ describe('when Redis loses a product', () => {
     // Redis loses the product's hash, sets and queue, but not its tickets' hashes.
     const k = ctx.deps.keys.product(drop.id);
     await ctx.deps.redis.del(k.product, k.live, k.held, k.queued, k.waiting, k.holds);
-    const queueKeys = await ctx.deps.redis.keys(`${ctx.config.KEY_PREFIX}:${reserveQueueName(drop.id)}:*`);
+    const queueKeys = await queueKeysOf(reserveQueueName(drop.id));
     if (queueKeys.length) await ctx.deps.redis.del(...queueKeys);
 
     const final = await pollUntilTerminal(ctx, answers.map((a) => ({ ticketId: a.ticketId!, token: a.token })), 60_000);

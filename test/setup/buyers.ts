@@ -49,7 +49,7 @@ export async function ledger(ctx: TestContext, productId: number) {
 
 /** What the simulated provider did: tickets charged, refunded, and calls per ticket. */
 export async function providerLedger(ctx: TestContext) {
-  const prefix = `${ctx.config.KEY_PREFIX}:sim`;
+  const prefix = `${ctx.config.KEY_PREFIX}:{sim}`;
   const [charges, refunds, calls] = await Promise.all([
     ctx.deps.providerRedis.hgetall(`${prefix}:charges`),
     ctx.deps.providerRedis.hgetall(`${prefix}:refunds`),

@@ -2,16 +2,39 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../../shared/deps.ts';
 import { migrate } from '../../shared/db/orm.ts';
+import { createRedis, masters, whenReady, type RedisClient } from '../../shared/redis/client.ts';
 import { createApp, type App } from '../../api/app.ts';
 import { listen } from '../../api/server.ts';
 import { startWorkers } from '../../workers/main.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+/** Set by the test runner's cluster pass (scripts/test.ts): the suites run on a Redis Cluster. */
+export const REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES || undefined;
+export const ON_CLUSTER = REDIS_CLUSTER_NODES !== undefined;
+
+/** A connection of the test's own to the Redis the system uses (one server, or the cluster). */
+export function testRedis(): RedisClient {
+  return createRedis({ url: REDIS_URL, clusterNodes: REDIS_CLUSTER_NODES }, 'worker', 'test');
+}
+
+/** Every key matching `pattern`, on every master. */
+export async function keysMatching(redis: RedisClient, pattern: string): Promise<string[]> {
+  if (redis.status !== 'ready') await whenReady(redis);
+  const found: string[] = [];
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return found;
+}
 
 /**
  * A test file's own world: its own database and key prefix (so files run in parallel),
@@ -50,6 +73,7 @@ export async function createTestContext(
   const env = {
     NODE_ENV: 'test',
     REDIS_URL,
+    ...(REDIS_CLUSTER_NODES && { REDIS_CLUSTER_NODES }),
     DATABASE_URL: `${overrides.TEST_MYSQL_URL ?? MYSQL_URL}/t_${id}`,
     KEY_PREFIX: `t_${id}`,
     JWT_SECRET: 'test-secret-at-least-16-chars',
@@ -113,15 +137,13 @@ export async function createTestContext(
   return ctx;
 }
 
-/** Removes every Redis key of a prefix. */
+/** Removes every Redis key of a prefix (one by one: on a cluster they sit in many slots). */
 export async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  const redis = testRedis();
+  const keys = await keysMatching(redis, `${prefix}:*`);
+  for (let i = 0; i < keys.length; i += 1000) {
+    await Promise.all(keys.slice(i, i + 1000).map((key) => redis.unlink(key)));
+  }
   await redis.quit();
 }
 

@@ -1,9 +1,8 @@
 import { SignJWT } from 'jose';
 import { expect } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { newTicketId } from '../../shared/domain/tickets/ids.ts';
 import { Scripts, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
-import { REDIS_URL, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
+import { testRedis, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
 
 export type AdmitOptions = {
   ticketId?: string;
@@ -118,7 +117,7 @@ export async function expectConsistent(s: ProductScripts, o: { rebuilt?: boolean
 
 /** Extra Redis connections, each with its own registered scripts. */
 export function scriptConnections(ctx: TestContext, n: number) {
-  const conns = Array.from({ length: n }, () => new Redis(REDIS_URL));
+  const conns = Array.from({ length: n }, () => testRedis());
   const settings = { holdMs: ctx.config.PAYMENT_HOLD_MS, ticketTtlS: ctx.config.TICKET_TTL_S };
   return {
     scripts: conns.map((c) => new Scripts(c, ctx.deps.keys, settings)),

@@ -81,6 +81,6 @@ async function answer(deps: Deps, req: PurchaseRequest, productId: number, resul
 
 /** Nothing available, nothing held, nothing queued: no ticket can be made or come back. */
 async function isFinallySoldOut(deps: Deps, productId: number): Promise<boolean> {
-  const { values } = await deps.productState.fields([productId], ['available', 'reserved', 't_queued']);
-  return values[0].every((v) => v === '0');
+  const [{ values }] = await deps.productState.fields([productId], ['available', 'reserved', 't_queued']);
+  return values.every((v) => v === '0');
 }

@@ -18,7 +18,7 @@ export async function reconcileCharges(deps: Deps, limit = 200): Promise<ChargeC
   const check: ChargeCheck = { checked: 0, refunded: 0, deferred: 0, paidWithoutCharge: [] };
   await eachLimited(await deps.orders.endedUnchecked(limit), 8, async (o) => {
     const product = await deps.catalog.find(o.productId);
-    const state = await deps.queues.payment(product?.type ?? 'reserve').getJobState(`pay-${o.ticketId}`);
+    const state = await deps.queues.payment(product?.type ?? 'reserve', o.productId).getJobState(`pay-${o.ticketId}`);
     if (LIVE_JOB_STATES.has(state)) {
       check.deferred++;
       return;

@@ -39,10 +39,13 @@ export function parseLive(values: (string | null)[]): LiveState | null {
   };
 }
 
-/** Live state of several products and the shared clock, in one round trip. */
-export async function readLive(deps: Pick<Deps, 'productState'>, ids: number[]): Promise<{ states: (LiveState | null)[]; serverTimeMs: number }> {
-  const { values, serverTimeMs } = await deps.productState.fields(ids, LIVE_FIELDS);
-  return { states: values.map(parseLive), serverTimeMs };
+/**
+ * Live state of several products, each with the clock that decides when it opens (its
+ * shard's; one clock for every API process).
+ */
+export async function readLive(deps: Pick<Deps, 'productState'>, ids: number[]): Promise<{ states: (LiveState | null)[]; serverTimesMs: number[] }> {
+  const read = await deps.productState.fields(ids, LIVE_FIELDS);
+  return { states: read.map((r) => parseLive(r.values)), serverTimesMs: read.map((r) => r.serverTimeMs) };
 }
 
 /** The public shape of a product (the contract's "Products"). */

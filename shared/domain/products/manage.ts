@@ -40,8 +40,8 @@ export async function createProduct(deps: Deps, input: NewProduct) {
 }
 
 async function view(deps: Deps, product: Product) {
-  const { states, serverTimeMs } = await readLive(deps, [product.id]);
-  return productView(product, states[0], serverTimeMs);
+  const { states, serverTimesMs } = await readLive(deps, [product.id]);
+  return productView(product, states[0], serverTimesMs[0]);
 }
 
 /**

@@ -54,9 +54,9 @@ export async function reloadLostProducts(deps: Deps, products: Product[]): Promi
  */
 export async function snapshotProducts(deps: Deps, products: Product[], written: Map<number, string>): Promise<void> {
   if (products.length === 0) return;
-  const { values } = await deps.productState.fields(products.map((p) => p.id), ['total', 'seq', ...TICKET_STATUSES.map((s) => `t_${s}`)]);
+  const read = await deps.productState.fields(products.map((p) => p.id), ['total', 'seq', ...TICKET_STATUSES.map((s) => `t_${s}`)]);
   for (const [i, product] of products.entries()) {
-    const [total, seq, ...counts] = values[i];
+    const [total, seq, ...counts] = read[i].values;
     if (total === null) continue;
     const tickets = Object.fromEntries(TICKET_STATUSES.map((s, j) => [s, Number(counts[j] ?? 0)]));
     const key = JSON.stringify([seq, tickets]);

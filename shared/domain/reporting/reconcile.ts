@@ -46,7 +46,18 @@ export async function reconcile(deps: Deps) {
   const payments = await paymentReport(deps);
   const losses = await lossReport(deps);
   const ok = report.every((r) => r.drift.length === 0) && payments.paidWithoutCharge.length === 0 && losses.length === 0;
-  return { ok, checkedAt: new Date().toISOString(), products: report, payments, losses };
+  return { ok, checkedAt: new Date().toISOString(), products: report, payments, losses, clock: await clockReport(deps) };
+}
+
+/**
+ * The clocks that decide when drops open: each Redis master's against this process's. A
+ * drop opens by its own shard's clock, so `maxSkewMs` is the most two drops set to open
+ * at the same instant can open apart (0 on one server).
+ */
+async function clockReport(deps: Deps) {
+  const nodes = await deps.productState.clocks();
+  const offsets = nodes.map((n) => n.offsetMs);
+  return { nodes, maxSkewMs: Math.round((Math.max(...offsets) - Math.min(...offsets)) * 10) / 10 };
 }
 
 async function paymentReport(deps: Deps) {

@@ -64,7 +64,7 @@ async function fulfil(deps: Deps, product: Product, h: Hold): Promise<number | n
     }
     if (!(await deps.tickets.setOrder(product.id, ticketId, orderId))) return null;
   }
-  await deps.queues.payment(product.type)
+  await deps.queues.payment(product.type, product.id)
     .add('pay', { ticketId, requestId: t.requestId ?? undefined }, jobOptions.payment(ticketId, deps.config.PAYMENT_ATTEMPTS));
   return (t.heldAtMs ?? Date.now()) + deps.config.PAYMENT_HOLD_MS;
 }
