@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
@@ -12,30 +13,75 @@ import { Redis } from 'ioredis';
  *
  *   node scripts/redis-cluster.ts [firstPort=7101] [masters=3]   # runs until Ctrl-C
  */
-export type LocalCluster = { nodes: string[]; ports: number[]; stop(): Promise<void> };
+export type LocalCluster = {
+  nodes: string[];
+  ports: number[];
+  /** SIGKILLs one node: its slots are served by no one (no replicas), the cluster is down. */
+  kill(port: number): Promise<void>;
+  /** Starts a killed node again, empty, owning its slots as before; resolves once the cluster is ok. */
+  restart(port: number): Promise<void>;
+  stop(): Promise<void>;
+};
 
 export async function startCluster(firstPort = 7101, masters = 3): Promise<LocalCluster> {
   const ports = Array.from({ length: masters }, (_, i) => firstPort + i);
+  return startNodes(ports, ports.map((p) => p + 10_000));
+}
+
+/** The same on ports the OS picks (bus ports too): for a test's cluster of its own. */
+export async function startClusterOnFreePorts(masters = 3): Promise<LocalCluster> {
+  const picked: number[] = [];
+  while (picked.length < masters * 2) {
+    const port = await freePort();
+    if (!picked.includes(port)) picked.push(port);
+  }
+  return startNodes(picked.slice(0, masters), picked.slice(masters));
+}
+
+/** A free TCP port on loopback (the OS picks it; it stays free long enough to be used). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startNodes(ports: number[], busPorts: number[]): Promise<LocalCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'drop-cluster-'));
-  const children: ChildProcess[] = ports.map((port) => spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-    '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+  // Each node's cluster config survives a restart (the node comes back owning its slots, empty).
+  const node = (i: number) => spawn('redis-server', [
+    '--port', String(ports[i]), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+    '--cluster-config-file', join(dir, `nodes-${ports[i]}.conf`), '--cluster-node-timeout', '2000',
     '--save', '', '--appendonly', 'no', '--dir', dir,
-  ], { stdio: 'ignore' }));
+  ], { stdio: 'ignore' });
+  const children: ChildProcess[] = ports.map((_, i) => node(i));
   await Promise.all(ports.map((port) => waitForPing(port)));
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
     { encoding: 'utf8' });
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
   await waitForClusterOk(ports[0]);
-  const stop = async () => {
-    await Promise.all(children.map((c) => new Promise((resolve) => {
-      if (c.exitCode !== null) resolve(null);
-      c.once('exit', resolve);
-      c.kill('SIGKILL');
-    })));
-    rmSync(dir, { recursive: true, force: true });
+  const kill = (c: ChildProcess) => new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve(null);
+    c.once('exit', resolve);
+    c.kill('SIGKILL');
+  });
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`),
+    ports,
+    kill: async (port) => void await kill(children[ports.indexOf(port)]),
+    restart: async (port) => {
+      const i = ports.indexOf(port);
+      await kill(children[i]);
+      children[i] = node(i);
+      await waitForPing(port);
+      await waitForClusterOk(port);
+    },
+    stop: async () => {
+      await Promise.all(children.map(kill));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
-  return { nodes: ports.map((p) => `127.0.0.1:${p}`), ports, stop };
 }
 
 async function waitForPing(port: number): Promise<void> {

@@ -57,6 +57,10 @@ export class Janitor {
     const products = await this.deps.catalog.list();
     const lost = await reloadLostProducts(this.deps, products);
     if (lost.length) this.deps.logger.warn({ products: lost.map((p) => p.id) }, 'products rebuilt from the ledger');
+    // The registry is one key on one shard: what it forgot, the ledger knows.
+    const forgotten = await this.deps.productState.unregistered(products.map((p) => p.id));
+    for (const id of forgotten) await this.deps.productState.register(id);
+    if (forgotten.length) this.deps.logger.warn({ products: forgotten }, 'products registered again from the ledger');
     await snapshotProducts(this.deps, products, this.snapshots);
     await settleOverdueOrders(this.deps);
     await reconcileCharges(this.deps);

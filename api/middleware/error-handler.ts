@@ -35,7 +35,8 @@ const isBadEncoding = (err: Error) => /^(Z_|ERR__ERROR)/.test(String((err as { c
 
 /** A backing service away, or a Redis Cluster failing over or moving slots: try again shortly (503). */
 const isBackendDown = (err: Error) =>
-  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|Cluster redirections|slots cache|startup nodes|offline queue/i.test(err.message);
+  /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect/i.test(err.message)
+  || /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK) |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/.test(err.message);
 
 /** Maps any error to the error body every API error has (README, API); registered first. */
 export function errorHandler() {

@@ -66,11 +66,29 @@ export function masters(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
 }
 
-/** Pings every master (the one server); fails when one does not answer, or a cluster knows no master. */
+/**
+ * Pings every master (the one server). On a cluster, "every master" is every node the
+ * slot table names as an owner, connected or not: a master that died is still named
+ * (until a replica takes over), while ioredis drops its connection from `nodes()`.
+ * Fails when one does not answer or a slot has no owner.
+ */
 export async function pingAll(client: RedisClient): Promise<void> {
-  const nodes = masters(client);
-  if (nodes.length === 0) throw new Error('no Redis master is known');
-  await Promise.all(nodes.map((node) => node.ping()));
+  if (!(client instanceof Cluster)) return void await client.ping();
+  const owners = new Set<string>();
+  let covered = 0;
+  for (const slot of client.slots) {
+    if (slot?.[0]) {
+      owners.add(slot[0]);
+      covered++;
+    }
+  }
+  if (covered < 16_384) throw new Error(`${16_384 - covered} slots have no Redis master`);
+  const connected = new Map(client.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  await Promise.all([...owners].map(async (key) => {
+    const node = connected.get(key);
+    if (!node) throw new Error(`Redis master ${key} is not connected`);
+    await node.ping();
+  }));
 }
 
 export function isCluster(client: RedisClient): client is Cluster {

@@ -67,6 +67,13 @@ export class ProductStore {
     await this.redis.sadd(this.keys.products(), String(id));
   }
 
+  /** Those of `ids` the registry does not list. */
+  async unregistered(ids: number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const member = await this.redis.smismember(this.keys.products(), ...ids.map(String));
+    return ids.filter((_, i) => member[i] === 0);
+  }
+
   async registered(): Promise<number[]> {
     return (await this.redis.smembers(this.keys.products())).map(Number).filter(Number.isSafeInteger).sort((a, b) => a - b);
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
-import { whenReady } from '../../shared/redis/client.ts';
-import { createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { isCluster, whenReady } from '../../shared/redis/client.ts';
+import { ON_CLUSTER, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { expectError } from '../setup/drop-helpers.ts';
 
 let ctx: TestContext;
@@ -16,6 +16,8 @@ afterAll(async () => {
 describe("the API's Redis connections, as api/main.ts makes them", () => {
   it('keeps BullMQ off the auto-pipelined connection, and still sells through its queues', async () => {
     const { redis, queueRedis, queues } = ctx.deps;
+    // The cluster pass of `npm test` really runs on the cluster.
+    for (const client of [redis, queueRedis]) expect(isCluster(client)).toBe(ON_CLUSTER);
     expect(queueRedis).not.toBe(redis);
     expect(redis.options.enableAutoPipelining).toBe(true);
     expect(queueRedis.options.enableAutoPipelining).toBe(false);

@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { exited, spawnService } from '../setup/processes.ts';
 import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
 /**
@@ -11,17 +12,8 @@ import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buye
  * net charge for a paid ticket and none for any other.
  */
 function spawnWorkers(ctx: TestContext): ChildProcess {
-  return spawn(process.execPath, ['workers/main.ts'], {
-    env: {
-      ...process.env, ...ctx.env, NODE_OPTIONS: '',
-      JOB_LOCK_MS: '6000', PAYMENT_LATENCY_MS: '700', PAYMENT_CONCURRENCY: '24', STOCK_CONCURRENCY: '4',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  return spawnService(ctx, 'workers/main.ts', { JOB_LOCK_MS: '6000', PAYMENT_LATENCY_MS: '700', PAYMENT_CONCURRENCY: '24', STOCK_CONCURRENCY: '4' });
 }
-
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
 describe('workers killed while the provider is charging', () => {
   let ctx: TestContext;

@@ -1,19 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
+import { exited, spawnService } from '../setup/processes.ts';
 import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
 /** The workers as a real child process, so the test can SIGKILL it mid-job. */
 function spawnWorkers(ctx: TestContext): ChildProcess {
-  const child = spawn(process.execPath, ['workers/main.ts'], {
-    env: { ...process.env, ...ctx.env, NODE_OPTIONS: '', JOB_LOCK_MS: '1500', PAYMENT_LATENCY_MS: '40', STOCK_CONCURRENCY: '4' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return child;
+  return spawnService(ctx, 'workers/main.ts', { JOB_LOCK_MS: '1500', PAYMENT_LATENCY_MS: '40', STOCK_CONCURRENCY: '4' });
 }
-
-const exited = (child: ChildProcess) =>
-  new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
 describe('a worker killed mid-drain', () => {
   let ctx: TestContext;

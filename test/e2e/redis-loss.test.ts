@@ -145,6 +145,21 @@ describe('when Redis loses a product', () => {
     expect((await ledger(ctx, drop.id)).paidOrders).toBe(STOCK);
   });
 
+  it('lets workers started after the product registry was lost find every drop from MySQL', async () => {
+    await ctx.stopWorkers();
+    const drop = await createDrop(ctx, 5);
+    try {
+      const answers = await buyAll(ctx, drop.id, Array.from({ length: 5 }, (_, i) => ({ userId: `unlisted-${i}` })));
+      expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202, 202]);
+      // The registry is one key on one shard: that shard forgot it, the drop's own did not.
+      await ctx.deps.redis.del(ctx.deps.keys.products());
+    } finally {
+      await ctx.startWorkers();
+    }
+    await eventually('its tickets sold', async () => (await stats(ctx, drop.id)).tickets.paid === 5, 30_000);
+    expect(await ctx.deps.productState.registered()).toContain(drop.id);
+  });
+
   it('reports drift between Redis and MySQL', async () => {
     const drop = await createDrop(ctx, 3);
     const ok = await ctx.http('GET', '/admin/reconcile', { admin: true });

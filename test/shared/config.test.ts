@@ -29,4 +29,15 @@ describe('loadConfig', () => {
     expect(c.JWT_SECRET).toBe('a-production-secret-value');
     expect(loadConfig({ NODE_ENV: 'test' }).JWT_SECRET).toBe(DEV_JWT_SECRET);
   });
+
+  it('takes Redis Cluster seeds, and refuses a database number a cluster cannot select', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000,10.0.0.2:7001' }).REDIS_CLUSTER_NODES).toBe('redis-1:7000,10.0.0.2:7001');
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000', REDIS_URL: 'redis://:pw@x:6379/0' }).REDIS_CLUSTER_NODES).toBe('redis-1:7000');
+    for (const bad of ['redis-1', 'redis-1:7000,', 'redis-1:7000 redis-2:7000', ':7000', 'redis-1:port']) {
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: bad })).toThrow(/REDIS_CLUSTER_NODES must be host:port seeds/);
+    }
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000', REDIS_URL: 'redis://x:6379/2' }))
+      .toThrow(/REDIS_URL selects database 2, which a Redis Cluster cannot/);
+    expect(loadConfig({ REDIS_URL: 'redis://x:6379/2' }).REDIS_URL).toBe('redis://x:6379/2');
+  });
 });
