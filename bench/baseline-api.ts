@@ -1,16 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import Koa from 'koa';
 
 /**
  * Baseline 1: the least an admission API can do. A bare Koa server whose one middleware
  * adds a job with `queue.add` and answers 202: no auth, no body parsing, no routing, no
  * stock check. Producer connection set up as the real API's (fail fast, no offline queue).
- *   node bench/baseline-api.ts <port> <redisUrl> <keyPrefix> <queueName>
+ *   node bench/baseline-api.ts <port> <redisUrl | cluster:host:port,...> <keyPrefix> <queueName>
  */
 const [port, redisUrl, prefix, queueName] = process.argv.slice(2);
-const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+const opts = { enableOfflineQueue: false, maxRetriesPerRequest: 1 };
+const redis = redisUrl.startsWith('cluster:')
+  ? new Cluster(seeds(redisUrl), { enableOfflineQueue: false, redisOptions: opts })
+  : new Redis(redisUrl, opts);
 await new Promise((resolve) => redis.once('ready', resolve));
 const queue = new Queue(queueName, { connection: redis, prefix });
 
@@ -31,3 +34,7 @@ process.once('SIGTERM', () => {
   server.closeAllConnections();
   void queue.close().then(() => redis.quit()).then(() => process.exit(0));
 });
+
+function seeds(target: string) {
+  return target.slice('cluster:'.length).split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) }));
+}

@@ -1,14 +1,17 @@
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 
 /**
  * Baseline 2: a bare BullMQ worker draining no-op jobs, with the stock worker's
  * concurrency and connection options. Reports completions over IPC (fork) four times a
  * second, with the wall-clock time of the latest one.
- *   node bench/baseline-worker.ts <redisUrl> <keyPrefix> <queueName> <concurrency>
+ *   node bench/baseline-worker.ts <redisUrl | cluster:host:port,...> <keyPrefix> <queueName> <concurrency>
  */
 const [redisUrl, prefix, queueName, concurrency] = process.argv.slice(2);
-const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+const connection = redisUrl.startsWith('cluster:')
+  ? new Cluster(redisUrl.slice('cluster:'.length).split(',').map((seed) => ({ host: seed.split(':')[0], port: Number(seed.split(':')[1]) })),
+    { redisOptions: { maxRetriesPerRequest: null } })
+  : new Redis(redisUrl, { maxRetriesPerRequest: null });
 let completed = 0;
 let lastAt = 0;
 const worker = new Worker(queueName, async () => {}, { connection, prefix, concurrency: Number(concurrency) });

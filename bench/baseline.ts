@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Redis } from 'ioredis';
+import type { BenchRedis } from './redis-target.ts';
 import type { RushResult } from './loadgen.ts';
 import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
@@ -39,18 +39,22 @@ const GENERAL_QUEUE = 'general';
  * API's priority) from `--idle-seconds` before the rush until the last job is done: how
  * much the least a queue-backed API can do slows down under the same rush on this machine.
  */
-export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids): Promise<BaselineResult> {
+export async function runBaseline(s: Settings, loadgen: ChildProcess, target: BenchRedis, pids: Pids): Promise<BaselineResult> {
   const log = `${s.outDir}/baseline.log`;
+  // One hash tag for the bare queues, as BullMQ needs on a cluster (harmless on one server).
+  const prefix = `${s.basePrefix}:{base}`;
+  const waitList = `${prefix}:${QUEUE}:wait`;
+  const redis = await target.nodeFor(waitList);
   const worker = startNode('bench/baseline-worker.ts', {
-    args: [s.redisUrl, s.basePrefix, QUEUE, String(s.stockConcurrency)], logFile: log, ipc: true,
+    args: [target.baselineTarget, prefix, QUEUE, String(s.stockConcurrency)], logFile: log, ipc: true,
   });
   let api: ChildProcess | undefined;
   let shop: ChildProcess | undefined;
   let buyers: Awaited<ReturnType<typeof startGeneralBuyers>> | undefined;
   try {
     await nextMessage(worker, 'ready');
-    api = startNode('bench/baseline-api.ts', { args: [String(s.basePort), s.redisUrl, s.basePrefix, QUEUE], logFile: log });
-    shop = startNode('bench/baseline-api.ts', { args: [String(s.bareShopPort), s.redisUrl, s.basePrefix, GENERAL_QUEUE], logFile: log });
+    api = startNode('bench/baseline-api.ts', { args: [String(s.basePort), target.baselineTarget, prefix, QUEUE], logFile: log });
+    shop = startNode('bench/baseline-api.ts', { args: [String(s.bareShopPort), target.baselineTarget, prefix, GENERAL_QUEUE], logFile: log });
     await waitHttp(s.basePort, '/healthz', api);
     await waitHttp(s.bareShopPort, '/healthz', shop);
     lowerPriority(api.pid, s.nice);
@@ -70,7 +74,6 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
     let peakWaiting = 0;
     let peakBytes = 0;
     let footprint = 0;
-    const waitList = `${s.basePrefix}:${QUEUE}:wait`;
     const { idleFrom } = buyers;
     const startAt = idleFrom + s.idleSeconds * 1000;
     const sampler = setInterval(() => {
@@ -78,7 +81,7 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
         if (waiting <= peakWaiting) return;
         const measure = waiting > 1.1 * peakWaiting;
         [peakWaiting, peakBytes] = [waiting, mem - memBefore];
-        if (measure) footprint = (await jobFootprint(redis, waitList, `${s.basePrefix}:${QUEUE}:`)) || footprint;
+        if (measure) footprint = (await jobFootprint(redis, waitList, `${prefix}:${QUEUE}:`)) || footprint;
       });
     }, 100);
     const progress = setInterval(() => {
@@ -90,7 +93,7 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, redis: Red
       line(`[baseline ${t}s] requests ${sent}/${s.buyers} · no-op jobs done ${completed} · waiting ${peakWaiting ? 'peak ' + peakWaiting : '-'}`);
     }, 1000);
 
-    const cpu = new CpuMeter({ ...pids, api: api.pid, worker: worker.pid, shop: shop.pid });
+    const cpu = new CpuMeter({ ...pids, redis: await target.pidOf(redis), api: api.pid, worker: worker.pid, shop: shop.pid });
     await new Promise((r) => setTimeout(r, startAt - Date.now()));
     cpu.start();
     const admission = await task<RushResult>(loadgen, {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { BenchRedis } from './redis-target.ts';
 import { Keys } from '../shared/redis/keys.ts';
 import { queuePrefix, reserveQueueName } from '../shared/queues/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
@@ -49,7 +49,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * deploys it: the drop's API, the shop's API (general buyers; unless --one-api) and the
  * workers as separate processes, the drop's API at a lower CPU priority (--nice).
  */
-export async function runDrop(s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids): Promise<DropResult> {
+export async function runDrop(s: Settings, loadgen: ChildProcess, redis: BenchRedis, pids: Pids): Promise<DropResult> {
   const env = systemEnv(s);
   await runNode('scripts/migrate.ts', env, `${s.outDir}/migrate.log`);
   const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/workers.log` });
@@ -72,7 +72,7 @@ export async function runDrop(s: Settings, loadgen: ChildProcess, redis: Redis, 
 }
 
 async function drop(
-  s: Settings, loadgen: ChildProcess, redis: Redis, pids: Pids & { api?: number; shop?: number; workers?: number }, queues: Queue[],
+  s: Settings, loadgen: ChildProcess, target: BenchRedis, pids: Pids & { api?: number; shop?: number; workers?: number }, queues: Queue[],
 ): Promise<DropResult> {
   const admin = adminClient(s);
   const general = await admin('POST', '/admin/products', {
@@ -83,7 +83,7 @@ async function drop(
     name: 'bench drop', price: 120, type: 'reserve', opensAt: new Date(opensAt).toISOString(), stock: s.units, perUserLimit: 1,
   });
   const productId = product.id as number;
-  const queue = new Queue(reserveQueueName(productId), { connection: redis, prefix: queuePrefix(s.prefix, reserveQueueName(productId)) });
+  const queue = new Queue(reserveQueueName(productId), { connection: target.client, prefix: queuePrefix(s.prefix, reserveQueueName(productId)) });
   queues.push(queue);
 
   const buyers = await startGeneralBuyers({
@@ -92,7 +92,11 @@ async function drop(
   });
   line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
-  const sampler = new DropSampler(redis, new Keys(s.prefix).product(productId), `${queue.opts.prefix}:${queue.name}:wait`, `${queue.opts.prefix}:${queue.name}:`);
+  // The drop's shard: its counters, memory and CPU (the one server, on one server).
+  const keys = new Keys(s.prefix).product(productId);
+  const redis = await target.nodeFor(keys.product);
+  pids = { ...pids, redis: await target.pidOf(redis) };
+  const sampler = new DropSampler(redis, keys, `${queue.opts.prefix}:${queue.name}:wait`, `${queue.opts.prefix}:${queue.name}:`);
   await sleep(opensAt - 150 - Date.now());
   const memBefore = (await sampler.sample()).usedMemory;
   sampler.peak = null;

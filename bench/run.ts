@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { Redis } from 'ioredis';
 import { connectOrm } from '../shared/db/orm.ts';
 import { runBaseline, type BaselineResult } from './baseline.ts';
 import { runDrop, type DropResult } from './drop.ts';
@@ -8,7 +7,7 @@ import type { RushResult } from './loadgen.ts';
 import { ROOT, pidOf, startNode, stop, task, type Pids } from './processes.ts';
 import { everyRound, markdown, text, type Checks, type Machine } from './report.ts';
 import { line, parseSettings, type Settings } from './settings.ts';
-import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
+import { BenchRedis } from './redis-target.ts';
 
 /**
  * `npm run bench`: a drop against the real system (API and workers as their own
@@ -19,10 +18,8 @@ import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
 const parsed = parseSettings(process.argv.slice(2));
 process.chdir(ROOT);
 mkdirSync(parsed.outDir, { recursive: true });
-const ownRedis = parsed.redisUrl ? null : await startRedis(parsed.port + 10);
-const s: Settings = { ...parsed, redisUrl: parsed.redisUrl || ownRedis!.url };
-if (ownRedis) line(`bench: own redis-server at ${s.redisUrl} (${PRODUCTION_REDIS_ARGS.join(' ')})`);
-const redis = new Redis(s.redisUrl, { maxRetriesPerRequest: null });
+const redis = await BenchRedis.start({ redisUrl: parsed.redisUrl, cluster: parsed.cluster, port: parsed.port + (parsed.cluster ? 20 : 10) });
+const s: Settings = { ...parsed, redisUrl: redis.url, clusterNodes: redis.clusterNodes };
 const started = Date.now();
 
 await cleanup(s, redis);
@@ -33,7 +30,6 @@ try {
   line(`bench: tokens signed in ${(signed.ms / 1000).toFixed(1)}s`);
   const pids: Pids = {
     loadgen: loadgen.pid,
-    redis: Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]) || undefined,
     mysql: pidOf('mariadbd', 'mysqld'),
     bench: process.pid,
   };
@@ -67,8 +63,7 @@ try {
   loadgen.disconnect();
   await stop(loadgen);
   if (!s.keep) await cleanup(s, redis);
-  await redis.quit();
-  await ownRedis?.stop();
+  await redis.stop();
 }
 process.exit(process.exitCode ?? 0);
 
@@ -81,7 +76,7 @@ async function round(index: number, pids: Pids): Promise<Round> {
   if (s.baseline) {
     line(`bench: baseline: bare Koa + queue.add, bare BullMQ worker${tag}…`);
     baseline = await runBaseline(s, loadgen, redis, pids);
-    await deleteKeys(redis, s.basePrefix);
+    await redis.deleteKeys(s.basePrefix);
     report('baseline', baseline.admission, `every request settled at ${baseline.drain.perSecond.toFixed(0)}/s`);
   }
   line(`bench: the drop${tag}…`);
@@ -126,7 +121,7 @@ async function check(s: Settings, d: DropResult): Promise<Checks> {
   return checks;
 }
 
-async function describeMachine(redis: Redis, s: Settings): Promise<Machine> {
+async function describeMachine(redis: BenchRedis, s: Settings): Promise<Machine> {
   const orm = await connectOrm(`${s.mysqlUrl}/${s.database}`);
   const [{ v }] = await orm.em.getConnection().execute('select version() as v');
   await orm.close();
@@ -135,25 +130,16 @@ async function describeMachine(redis: Redis, s: Settings): Promise<Machine> {
     cores: cpus().length,
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.versions.node,
-    redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?',
+    redis: `${await redis.version()}${s.clusterNodes ? ' (cluster of 3 masters)' : ''}`,
     mysql: String(v).split('-')[0],
   };
 }
 
 /** Removes the run's database and every key of its prefixes. */
-async function cleanup(s: Settings, r: Redis): Promise<void> {
-  await deleteKeys(r, s.prefix);
-  await deleteKeys(r, s.basePrefix);
+async function cleanup(s: Settings, r: BenchRedis): Promise<void> {
+  await r.deleteKeys(s.prefix);
+  await r.deleteKeys(s.basePrefix);
   const orm = await connectOrm(`${s.mysqlUrl}/${s.database}`);
   await orm.em.getConnection().execute(`drop database if exists \`${s.database}\``);
   await orm.close();
-}
-
-async function deleteKeys(r: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    if (keys.length) await r.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }

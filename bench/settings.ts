@@ -16,6 +16,10 @@ export type Settings = {
   /** The baseline's second bare server, for its general buyers. */
   bareShopPort: number;
   redisUrl: string;
+  /** --cluster: run on a local 3-master Redis Cluster of the bench's own. */
+  cluster: boolean;
+  /** Seeds of that cluster (set by the run), empty on one server. */
+  clusterNodes: string;
   mysqlUrl: string;
   database: string;
   prefix: string;
@@ -59,6 +63,8 @@ const FLAGS = {
   port: { type: 'string', default: '3900' },
   /** Empty: the bench starts its own redis-server, configured like docker-compose.yml's. */
   'redis-url': { type: 'string', default: '' },
+  /** A local Redis Cluster of three masters (ports port+20..22) instead of one server. */
+  cluster: { type: 'boolean', default: false },
   'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
   database: { type: 'string', default: 'drops_bench' },
   prefix: { type: 'string', default: 'bench' },
@@ -110,6 +116,8 @@ export function parseSettings(argv: string[]): Settings {
     shopPort: port + 3,
     bareShopPort: port + 4,
     redisUrl: String(v['redis-url']),
+    cluster: Boolean(v.cluster),
+    clusterNodes: '',
     mysqlUrl: String(v['mysql-url']).replace(/\/+$/, ''),
     database: String(v.database),
     prefix: String(v.prefix),
@@ -142,6 +150,7 @@ export function systemEnv(s: Settings): Record<string, string> {
     PORT: String(s.port),
     METRICS_PORT: String(s.metricsPort),
     REDIS_URL: s.redisUrl,
+    ...(s.clusterNodes && { REDIS_CLUSTER_NODES: s.clusterNodes }),
     DATABASE_URL: `${s.mysqlUrl}/${s.database}`,
     KEY_PREFIX: s.prefix,
     JWT_SECRET: s.jwtSecret,

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -23,9 +23,9 @@ export type LocalCluster = {
   stop(): Promise<void>;
 };
 
-export async function startCluster(firstPort = 7101, masters = 3): Promise<LocalCluster> {
+export async function startCluster(firstPort = 7101, masters = 3, extraArgs: string[] = []): Promise<LocalCluster> {
   const ports = Array.from({ length: masters }, (_, i) => firstPort + i);
-  return startNodes(ports, ports.map((p) => p + 10_000));
+  return startNodes(ports, ports.map((p) => p + 10_000), extraArgs);
 }
 
 /** The same on ports the OS picks (bus ports too): for a test's cluster of its own. */
@@ -47,14 +47,20 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function startNodes(ports: number[], busPorts: number[]): Promise<LocalCluster> {
+/** `extraArgs` come last, so they override the defaults (no AOF). */
+async function startNodes(ports: number[], busPorts: number[], extraArgs: string[] = []): Promise<LocalCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'drop-cluster-'));
   // Each node's cluster config survives a restart (the node comes back owning its slots, empty).
-  const node = (i: number) => spawn('redis-server', [
-    '--port', String(ports[i]), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-    '--cluster-config-file', join(dir, `nodes-${ports[i]}.conf`), '--cluster-node-timeout', '2000',
-    '--save', '', '--appendonly', 'no', '--dir', dir,
-  ], { stdio: 'ignore' });
+  const node = (i: number) => {
+    // A directory per node: with AOF on (extraArgs), each keeps its own appendonlydir.
+    const own = join(dir, String(ports[i]));
+    mkdirSync(own, { recursive: true });
+    return spawn('redis-server', [
+      '--port', String(ports[i]), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-config-file', join(dir, `nodes-${ports[i]}.conf`), '--cluster-node-timeout', '2000',
+      '--save', '', '--appendonly', 'no', '--dir', own, ...extraArgs,
+    ], { stdio: 'ignore' });
+  };
   const children: ChildProcess[] = ports.map((_, i) => node(i));
   await Promise.all(ports.map((port) => waitForPing(port)));
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],

@@ -1,3 +1,4 @@
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Orm } from './orm.ts';
 import { ProductSchema, type Product, type ProductType, type RedisSnapshot } from './entities/product.entity.ts';
 
@@ -43,11 +44,23 @@ export class ProductsRepository {
     return this.orm.em.fork().find(ProductSchema, {}, { orderBy: { id: 'asc' } });
   }
 
-  async create(row: NewProductRow): Promise<Product> {
+  /** Inserts a product: numbered by MySQL, or with the id given (false if a row has it). */
+  async create(row: NewProductRow, id?: number): Promise<Product | false> {
     const em = this.orm.em.fork();
-    const product = em.create(ProductSchema, row);
-    await em.flush();
+    const product = em.create(ProductSchema, id === undefined ? row : { ...row, id });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (id !== undefined && err instanceof UniqueConstraintViolationException) return false;
+      throw err;
+    }
     return product;
+  }
+
+  /** The id MySQL would give the next product (at least; a concurrent insert may take it). */
+  async nextId(): Promise<number> {
+    const [row]: { next: number | string }[] = await this.orm.em.getConnection().execute('select coalesce(max(id), 0) + 1 as next from products');
+    return Number(row.next);
   }
 
   /** Changes a product's row; returns it as it is now. */

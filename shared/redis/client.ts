@@ -84,11 +84,14 @@ export async function pingAll(client: RedisClient): Promise<void> {
   }
   if (covered < 16_384) throw new Error(`${16_384 - covered} slots have no Redis master`);
   const connected = new Map(client.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
-  await Promise.all([...owners].map(async (key) => {
-    const node = connected.get(key);
-    if (!node) throw new Error(`Redis master ${key} is not connected`);
-    await node.ping();
-  }));
+  const missing = [...owners].filter((key) => !connected.has(key));
+  if (missing.length) {
+    // ioredis drops a node whose connection ended and connects again only when it reloads
+    // the slot table: ask for that, so a master that came back is found by the next check.
+    client.refreshSlotsCache();
+    throw new Error(`Redis masters ${missing.join(', ')} are not connected`);
+  }
+  await Promise.all([...connected].filter(([key]) => owners.has(key)).map(([, node]) => node.ping()));
 }
 
 export function isCluster(client: RedisClient): client is Cluster {

@@ -1,4 +1,4 @@
-import { masters, type RedisClient } from './client.ts';
+import { isCluster, masters, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 import type { Scripts } from './scripts.ts';
 
@@ -25,6 +25,19 @@ export class ProductStore {
    */
   async fields(ids: number[], fields: readonly string[]): Promise<{ values: (string | null)[]; serverTimeMs: number }[]> {
     return Promise.all(ids.map((id) => this.scripts.readFields(id, fields)));
+  }
+
+  /**
+   * On a Redis Cluster: the master (`host:port`) that holds each product's keys, or would
+   * hold a product with that id, and every master; null on one server.
+   */
+  async shards(ids: number[]): Promise<{ owners: string[]; masters: string[] } | null> {
+    const cluster = this.redis;
+    if (!isCluster(cluster)) return null;
+    const [node] = masters(cluster);
+    const slots = await Promise.all(ids.map((id) => node.cluster('KEYSLOT', this.keys.product(id).product) as Promise<number>));
+    const owners = slots.map((slot) => cluster.slots[slot]?.[0] ?? '');
+    return { owners, masters: [...new Set(cluster.slots.map((s) => s?.[0]).filter(Boolean))].sort() };
   }
 
   /** Whether each product's live state is in Redis (its hash has its total). */

@@ -6,6 +6,8 @@ import { handOn } from '../reservation/hand-on.ts';
 import { readLive, productView } from './live-state.ts';
 import { loadProduct } from './load.ts';
 import { applyOperatorSettings } from './settings.ts';
+import { placementIds } from './placement.ts';
+import type { NewProductRow } from '../../db/products.repository.ts';
 
 export type NewProduct = {
   name: string;
@@ -21,9 +23,9 @@ export type NewProduct = {
 
 export type ProductPatch = { stock?: number; opensAt?: Date; perUserLimit?: number };
 
-/** Creates a product in MySQL and loads its live state into Redis. */
+/** Creates a product in MySQL (a drop placed on a shard: see placementIds) and loads its live state into Redis. */
 export async function createProduct(deps: Deps, input: NewProduct) {
-  const product = await deps.products.create({
+  const row = {
     name: input.name,
     description: input.description,
     manufacturer: input.manufacturer,
@@ -33,10 +35,22 @@ export async function createProduct(deps: Deps, input: NewProduct) {
     opensAt: input.type === 'reserve' ? (input.opensAt ?? null) : null,
     perUserLimit: input.type === 'reserve' ? input.perUserLimit : 0,
     totalStock: input.stock,
-  });
+  };
+  const product = (input.type === 'reserve' && await createPlaced(deps, row)) || await deps.products.create(row);
+  if (!product) throw new Error('a product row was not created');
   deps.catalog.remember(product);
   await loadProduct(deps, product);
   return view(deps, product);
+}
+
+/** A drop on the least-loaded shard of a cluster; false on one Redis, or if every id tried was taken meanwhile. */
+async function createPlaced(deps: Deps, row: NewProductRow): Promise<Product | false> {
+  const ids = await placementIds(deps);
+  for (const id of ids?.slice(0, 3) ?? []) {
+    const product = await deps.products.create(row, id);
+    if (product) return product;
+  }
+  return false;
 }
 
 async function view(deps: Deps, product: Product) {

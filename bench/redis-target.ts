@@ -1,0 +1,92 @@
+import { Redis } from 'ioredis';
+import { createRedis, masters, whenReady, type RedisClient } from '../shared/redis/client.ts';
+import { startCluster, type LocalCluster } from '../scripts/redis-cluster.ts';
+import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
+import { line } from './settings.ts';
+
+/**
+ * The Redis a bench run uses: a redis-server of its own, the one `--redis-url` names, or
+ * (`--cluster`) a local Redis Cluster of three masters of its own, every node configured
+ * like docker-compose.yml's. `client` is what the system would use (a Cluster client on a
+ * cluster); `nodeFor(key)` a direct connection to the master holding a key, so the drop's
+ * sampler reads its shard's counters, memory and process as on one server.
+ */
+export class BenchRedis {
+  readonly url: string;
+  readonly clusterNodes: string;
+  readonly client: RedisClient;
+  private readonly stopOwn: () => Promise<void>;
+  private readonly direct = new Map<string, Redis>();
+
+  private constructor(url: string, clusterNodes: string, stopOwn: () => Promise<void>) {
+    this.url = url;
+    this.clusterNodes = clusterNodes;
+    this.stopOwn = stopOwn;
+    this.client = createRedis({ url, clusterNodes: clusterNodes || undefined }, 'worker', 'bench');
+  }
+
+  static async start(opts: { redisUrl: string; cluster: boolean; port: number }): Promise<BenchRedis> {
+    let target: BenchRedis;
+    if (opts.cluster) {
+      const cluster: LocalCluster = await startCluster(opts.port, 3, PRODUCTION_REDIS_ARGS);
+      line(`bench: own Redis Cluster at ${cluster.nodes.join(',')} (3 masters; ${PRODUCTION_REDIS_ARGS.join(' ')})`);
+      target = new BenchRedis(`redis://${cluster.nodes[0]}`, cluster.nodes.join(','), cluster.stop);
+    } else if (opts.redisUrl) {
+      target = new BenchRedis(opts.redisUrl, '', async () => {});
+    } else {
+      const own = await startRedis(opts.port);
+      line(`bench: own redis-server at ${own.url} (${PRODUCTION_REDIS_ARGS.join(' ')})`);
+      target = new BenchRedis(own.url, '', own.stop);
+    }
+    await whenReady(target.client);
+    return target;
+  }
+
+  /** The connection string the bare baselines take: a URL, or `cluster:` and the seeds. */
+  get baselineTarget(): string {
+    return this.clusterNodes ? `cluster:${this.clusterNodes}` : this.url;
+  }
+
+  /** A connection to the master that holds `key` (the one server, when there is one). */
+  async nodeFor(key: string): Promise<Redis> {
+    if (!this.clusterNodes) return this.client as Redis;
+    const slot = Number(await masters(this.client)[0].cluster('KEYSLOT', key));
+    const owner = (this.client as { slots: string[][] }).slots[slot]?.[0];
+    if (!owner) throw new Error(`no master holds slot ${slot}`);
+    let node = this.direct.get(owner);
+    if (!node) {
+      const [host, port] = owner.split(':');
+      node = new Redis(Number(port), host, { maxRetriesPerRequest: null });
+      this.direct.set(owner, node);
+    }
+    return node;
+  }
+
+  /** The process id of a server (for its CPU). */
+  async pidOf(node: Redis): Promise<number | undefined> {
+    return Number(/process_id:(\d+)/.exec(await node.info('server'))?.[1]) || undefined;
+  }
+
+  /** Every key of a prefix, on every master. */
+  async deleteKeys(prefix: string): Promise<void> {
+    for (const node of masters(this.client)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+        // One key per call: on a cluster the keys of one scan sit in many slots.
+        if (keys.length) await Promise.all(keys.map((key) => node.unlink(key)));
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
+
+  async version(): Promise<string> {
+    return /redis_version:(\S+)/.exec(await masters(this.client)[0].info('server'))?.[1] ?? '?';
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.direct.values()].map((node) => node.quit()));
+    await this.client.quit();
+    await this.stopOwn();
+  }
+}
