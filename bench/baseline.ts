@@ -97,7 +97,7 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, target: Be
     await new Promise((r) => setTimeout(r, startAt - Date.now()));
     cpu.start();
     const admission = await task<RushResult>(loadgen, {
-      type: 'rush', port: s.basePort, path: '/purchase', concurrency: s.concurrency, startAt,
+      type: 'rush', port: s.basePort, paths: ['/purchase'], concurrency: s.concurrency, startAt,
     });
     const deadline = Date.now() + s.timeoutS * 1000;
     while (completed < admission.admitted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

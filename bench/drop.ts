@@ -1,18 +1,21 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { BenchRedis } from './redis-target.ts';
 import { Keys } from '../shared/redis/keys.ts';
 import { queuePrefix, reserveQueueName } from '../shared/queues/queues.ts';
 import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, onProgress, peakRss, runNode, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
-import { DropSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
+import { DropSampler, DropsSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
 import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
 import type { Latency } from './stats.ts';
 
 export type DropResult = {
   productId: number;
+  /** Every drop of the run (--drops); stats, counters and checks cover them all. */
+  productIds: number[];
   admission: RushResult;
   /** From opensAt until every admitted ticket is terminal. */
   allTerminalSeconds: number;
@@ -79,24 +82,38 @@ async function drop(
     name: 'bench general', price: 9.99, type: 'general', opensAt: null, stock: 10_000_000, perUserLimit: 0,
   });
   const opensAt = Date.now() + (s.idleSeconds + 2) * 1000;
-  const product = await admin('POST', '/admin/products', {
-    name: 'bench drop', price: 120, type: 'reserve', opensAt: new Date(opensAt).toISOString(), stock: s.units, perUserLimit: 1,
-  });
-  const productId = product.id as number;
-  const queue = new Queue(reserveQueueName(productId), { connection: target.client, prefix: queuePrefix(s.prefix, reserveQueueName(productId)) });
-  queues.push(queue);
+  // --drops N: N drops opening together, the units shared out, buyers sent to each in turn.
+  const productIds: number[] = [];
+  for (let i = 0; i < s.drops; i++) {
+    const units = Math.floor(s.units / s.drops) + (i < s.units % s.drops ? 1 : 0);
+    const product = await admin('POST', '/admin/products', {
+      name: `bench drop ${i + 1}`, price: 120, type: 'reserve', opensAt: new Date(opensAt).toISOString(), stock: units, perUserLimit: 1,
+    });
+    productIds.push(product.id as number);
+  }
+  const [productId] = productIds;
 
   const buyers = await startGeneralBuyers({
     port: s.shopApi ? s.shopPort : s.port, productId: general.id as number, secret: s.jwtSecret, perSecond: s.generalRate,
     count: s.generalRate * (s.timeoutS + s.idleSeconds + 60), logFile: `${s.outDir}/general-buyers.log`,
   });
-  line(`[drop] product ${productId}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
+  line(`[drop] product${s.drops > 1 ? 's' : ''} ${productIds.join(', ')}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
-  // The drop's shard: its counters, memory and CPU (the one server, on one server).
-  const keys = new Keys(s.prefix).product(productId);
-  const redis = await target.nodeFor(keys.product);
-  pids = { ...pids, redis: await target.pidOf(redis) };
-  const sampler = new DropSampler(redis, keys, `${queue.opts.prefix}:${queue.name}:wait`, `${queue.opts.prefix}:${queue.name}:`);
+  // Each drop's shard: its counters, memory and CPU (the one server, on one server).
+  const shards: Redis[] = [];
+  const samplers: DropSampler[] = [];
+  for (const id of productIds) {
+    const name = reserveQueueName(id);
+    const queue = new Queue(name, { connection: target.client, prefix: queuePrefix(s.prefix, name) });
+    queues.push(queue);
+    const keys = new Keys(s.prefix).product(id);
+    const node = await target.nodeFor(keys.product);
+    if (!shards.includes(node)) shards.push(node);
+    samplers.push(new DropSampler(node, keys, `${queue.opts.prefix}:${queue.name}:wait`, `${queue.opts.prefix}:${queue.name}:`));
+  }
+  const shardPids = await Promise.all(shards.map((node) => target.pidOf(node)));
+  pids = { ...pids, ...Object.fromEntries(shardPids.map((pid, i) => [i ? `redis${i + 1}` : 'redis', pid])) };
+  const sampler = new DropsSampler(samplers, shards.map((node) => samplers.find((x) => x.redis === node)!));
   await sleep(opensAt - 150 - Date.now());
   const memBefore = (await sampler.sample()).usedMemory;
   sampler.peak = null;
@@ -120,7 +137,7 @@ async function drop(
   await sleep(opensAt + 20 - Date.now());
   rushCpu.start();
   const rushing = task<RushResult>(loadgen, {
-    type: 'rush', port: s.port, path: `/products/${productId}/purchases`, concurrency: s.concurrency, startAt: opensAt + 20,
+    type: 'rush', port: s.port, paths: productIds.map((id) => `/products/${id}/purchases`), concurrency: s.concurrency, startAt: opensAt + 20,
   }).finally(() => {
     rushDone = true;
     cpu.rush = rushCpu.stop();
@@ -134,7 +151,7 @@ async function drop(
     if (!rushDone) continue;
     const l = await sampler.sample();
     if (!allTerminalAt && l.queued === 0 && l.reserved === 0) allTerminalAt = l.at;
-    pending = await pendingJobs(queue);
+    pending = (await Promise.all(queues.map((q) => pendingJobs(q)))).reduce((a, b) => a + b, 0);
     if (allTerminalAt && pending === 0) settledAt = Date.now();
   }
   cpu.settle = settleCpu.stop();
@@ -146,12 +163,13 @@ async function drop(
   writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt, probes }));
   if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s (last: ${JSON.stringify(sampler.last)})`);
 
-  const stats = (await admin('GET', `/admin/products/${productId}/stats`)) as unknown as AdminStats;
+  const stats = sumStats(await Promise.all(productIds.map(async (id) => (await admin('GET', `/admin/products/${id}/stats`)) as unknown as AdminStats)));
   const verify = s.verify ? await task<VerifyResult>(loadgen, { type: 'verify', port: s.port, concurrency: s.concurrency }) : null;
   const peak = sampler.peak ?? sampler.last!;
   const settledSeconds = (settledAt - opensAt) / 1000;
   return {
     productId,
+    productIds,
     admission,
     allTerminalSeconds: (allTerminalAt - opensAt) / 1000,
     settledSeconds,
@@ -180,4 +198,18 @@ function adminClient(s: Settings) {
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };
+}
+
+/** The stats of several drops, added up. */
+function sumStats(all: AdminStats[]): AdminStats {
+  const add = (into: Record<string, number>, from: Record<string, number>) => {
+    for (const [k, v] of Object.entries(from)) if (typeof v === 'number') into[k] = (into[k] ?? 0) + v;
+  };
+  const out: AdminStats = { stock: { total: 0, available: 0, reserved: 0, sold: 0 }, tickets: {}, queue: {} };
+  for (const one of all) {
+    add(out.stock, one.stock);
+    add(out.tickets, one.tickets);
+    add(out.queue, one.queue);
+  }
+  return out;
 }

@@ -9,7 +9,8 @@ import { Samples, summarize, type Latency } from './stats.ts';
  * concurrency), `verify` (every buyer reads its ticket once).
  */
 export type SignTask = { type: 'sign'; buyers: number; secret: string; userPrefix: string };
-export type RushTask = { type: 'rush'; port: number; path: string; concurrency: number; startAt: number };
+/** Buyer i buys at `paths[i % paths.length]` (one path per drop). */
+export type RushTask = { type: 'rush'; port: number; paths: string[]; concurrency: number; startAt: number };
 export type VerifyTask = { type: 'verify'; port: number; concurrency: number };
 export type Task = SignTask | RushTask | VerifyTask;
 
@@ -70,7 +71,7 @@ async function rush(t: RushTask): Promise<RushResult> {
   await lanes(tokens.length, t.concurrency, async (i) => {
     let key = 'error';
     try {
-      const r = await pool.request(formatRequest('POST', t.path, { Authorization: `Bearer ${tokens[i]}` }, BODY));
+      const r = await pool.request(formatRequest('POST', t.paths[i % t.paths.length], { Authorization: `Bearer ${tokens[i]}` }, BODY));
       latencies.push(r.ms);
       key = String(r.status);
       if (r.status === 202 || r.status === 200) tickets.set(i, TICKET_ID.exec(r.body)![1]);

@@ -63,7 +63,7 @@ export function markdown(s: Settings, m: Machine, d: DropResult, b: BaselineResu
     `| ${r.metric} | ${r.drop} | ${r.baseline} | ${r.ratio} | ${r.target}${r.met === undefined ? '' : r.met ? ' ✅' : ' ❌'} |`);
   const outcomes = Object.entries(d.admission.outcomes).map(([k, v]) => `${k}: ${n0(v)}`).join(', ');
   return [
-    `Drop of **${n0(s.buyers)} buyers for ${n0(s.units)} units**, load generator concurrency ${s.concurrency}, ` +
+    `${s.drops > 1 ? `${s.drops} drops at once, together ` : 'Drop of '}**${n0(s.buyers)} buyers for ${n0(s.units)} units**, load generator concurrency ${s.concurrency}, ` +
       `${m.cores} × ${m.cpu}, ${m.memoryGb} GB RAM, Node ${m.node}, Redis ${m.redis}, MariaDB ${m.mysql}` +
       `${which ? ` (${which})` : ''}.`,
     '',

@@ -97,7 +97,7 @@ async function check(s: Settings, d: DropResult): Promise<Checks> {
   const { stock, tickets } = d.stats;
   const orm = await connectOrm(`${s.mysqlUrl}/${s.database}`);
   const rows: { status: string; n: number }[] = await orm.em.getConnection()
-    .execute('select status, count(*) as n from orders where product_id = ? group by status', [d.productId]);
+    .execute('select status, count(*) as n from orders where product_id in (?) group by status', [d.productIds]);
   await orm.close();
   const orders = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   const live = (tickets.queued ?? 0) + (tickets.reserved ?? 0);

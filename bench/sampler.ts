@@ -1,6 +1,26 @@
 import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 
+/** Samples every `everyMs` (after the previous sample is done) until stopped. */
+abstract class Periodic {
+  private timer: NodeJS.Timeout | undefined;
+
+  abstract sample(): Promise<Sample>;
+
+  start(everyMs: number): void {
+    const tick = () => {
+      this.sample().catch(() => {}).finally(() => {
+        this.timer = setTimeout(tick, everyMs);
+      });
+    };
+    tick();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 /**
  * Reads a drop's live counters and Redis memory straight from Redis every `everyMs`
  * (no load on the API), and keeps what the report needs: the peak of waiting tickets
@@ -70,12 +90,11 @@ export async function jobFootprint(redis: Redis, waitList: string, jobPrefix: st
   return average(jobs) + list / length;
 }
 
-export class DropSampler {
+export class DropSampler extends Periodic {
   last: Sample | null = null;
   /** The sample with the most tickets waiting (status queued). */
   peak: Sample | null = null;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly redis: Redis;
+  readonly redis: Redis;
   private readonly productKey: string;
   private readonly parkedKey: string;
   private readonly jobsKey: string;
@@ -86,6 +105,7 @@ export class DropSampler {
   private readonly jobPrefix: string;
 
   constructor(redis: Redis, keys: DropSampler['keys'], jobsWaitList: string, jobPrefix: string) {
+    super();
     this.redis = redis;
     this.keys = keys;
     this.productKey = keys.product;
@@ -121,18 +141,42 @@ export class DropSampler {
     return s;
   }
 
-  start(everyMs: number): void {
-    const tick = () => {
-      this.sample().catch(() => {}).finally(() => {
-        this.timer = setTimeout(tick, everyMs);
-      });
-    };
-    tick();
+}
+
+/**
+ * Several drops' samplers as one (--drops): counters added up, the memory of each shard
+ * counted once (`perShard`: one sampler per shard); a waiting ticket's footprint is the
+ * first drop's.
+ */
+export class DropsSampler extends Periodic {
+  last: Sample | null = null;
+  peak: Sample | null = null;
+  private readonly drops: DropSampler[];
+  private readonly perShard: DropSampler[];
+
+  constructor(drops: DropSampler[], perShard: DropSampler[]) {
+    super();
+    this.drops = drops;
+    this.perShard = perShard;
   }
 
-  stop(): void {
-    clearTimeout(this.timer);
+  get footprint(): Footprint | null {
+    return this.drops[0].footprint;
   }
+
+  async sample(): Promise<Sample> {
+    const all = await Promise.all(this.drops.map((d) => d.sample()));
+    const sum = (k: keyof Sample) => all.reduce((n, x) => n + x[k], 0);
+    const s: Sample = {
+      at: Date.now(), queued: sum('queued'), reserved: sum('reserved'), paid: sum('paid'), soldOut: sum('soldOut'),
+      terminal: sum('terminal'), available: sum('available'), sold: sum('sold'), parked: sum('parked'), jobsWaiting: sum('jobsWaiting'),
+      usedMemory: this.perShard.reduce((n, d) => n + (d.last?.usedMemory ?? 0), 0),
+    };
+    this.last = s;
+    if (!this.peak || s.queued > this.peak.queued) this.peak = s;
+    return s;
+  }
+
 }
 
 /** Jobs of a queue not yet processed (waiting, prioritized, active, delayed). */

@@ -16,6 +16,8 @@ export type Settings = {
   /** The baseline's second bare server, for its general buyers. */
   bareShopPort: number;
   redisUrl: string;
+  /** Drops opening at once, the units shared out among them (buyers go to each in turn). */
+  drops: number;
   /** --cluster: run on a local 3-master Redis Cluster of the bench's own. */
   cluster: boolean;
   /** Seeds of that cluster (set by the run), empty on one server. */
@@ -65,6 +67,8 @@ const FLAGS = {
   'redis-url': { type: 'string', default: '' },
   /** A local Redis Cluster of three masters (ports port+20..22) instead of one server. */
   cluster: { type: 'boolean', default: false },
+  /** Several drops at once (on a cluster, placed over the shards). */
+  drops: { type: 'string', default: '1' },
   'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
   database: { type: 'string', default: 'drops_bench' },
   prefix: { type: 'string', default: 'bench' },
@@ -117,6 +121,7 @@ export function parseSettings(argv: string[]): Settings {
     bareShopPort: port + 4,
     redisUrl: String(v['redis-url']),
     cluster: Boolean(v.cluster),
+    drops: int('drops'),
     clusterNodes: '',
     mysqlUrl: String(v['mysql-url']).replace(/\/+$/, ''),
     database: String(v.database),
