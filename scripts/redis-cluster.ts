@@ -90,7 +90,8 @@ async function startNodes(ports: number[], busPorts: number[], extraArgs: string
   };
 }
 
-async function waitForPing(port: number): Promise<void> {
+/** Resolves once a redis-server on loopback answers PING (fails after about 5 s). */
+export async function waitForPing(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {}); // not up yet: the connect call rejects

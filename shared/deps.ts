@@ -10,6 +10,7 @@ import { createPaymentProvider } from './payments/create-provider.ts';
 import type { PaymentProvider } from './payments/provider.ts';
 import { AdmissionBatches } from './queues/admission-batches.ts';
 import { Queues } from './queues/queues.ts';
+import { settlesWithin } from './deadline.ts';
 import { createRedis, whenReady, type RedisClient, type RedisRole } from './redis/client.ts';
 import { Keys } from './redis/keys.ts';
 import { ProductStore } from './redis/product-store.ts';
@@ -84,9 +85,14 @@ export async function createDeps(config: Config, service: string, role: 'produce
 }
 
 /** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */
+/** Closes in order; a step a backend leaves hanging is given up after a few seconds (connections then cut). */
 export async function closeDeps(deps: Deps): Promise<void> {
-  await deps.admissions.flush();
-  await deps.queues.close();
-  await deps.orm.close();
-  for (const client of new Set([deps.queueRedis, deps.providerRedis, deps.redis])) await client.quit().catch(() => client.disconnect());
+  await settlesWithin(deps.admissions.flush(), CLOSE_STEP_MS);
+  await settlesWithin(deps.queues.close(), CLOSE_STEP_MS);
+  await settlesWithin(deps.orm.close(), CLOSE_STEP_MS);
+  for (const client of new Set([deps.queueRedis, deps.providerRedis, deps.redis])) {
+    if (!(await settlesWithin(client.quit(), CLOSE_STEP_MS))) client.disconnect();
+  }
 }
+
+const CLOSE_STEP_MS = 5_000;

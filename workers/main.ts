@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import { loadConfigOrExit, type Config } from '../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../shared/deps.ts';
+import { settlesWithin } from '../shared/deadline.ts';
 import { createWorkerMetrics } from '../shared/metrics.ts';
 import { GENERAL_PAYMENT_QUEUE, GENERAL_QUEUE, dropPaymentQueueName, reserveQueueName } from '../shared/queues/queues.ts';
 import { expiryWorker } from './expiry.worker.ts';
@@ -21,6 +22,9 @@ export type WorkerOptions = {
  * drop (started as the janitor finds each drop), one for general products, the payment
  * workers (drops and general products apart), the expiry worker, and the janitor.
  */
+/** How long a stop waits for running jobs, and for the janitor's round, before cutting them off. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?: Deps, options: WorkerOptions = {}) {
   const deps = depsIn ?? (await createDeps(config, 'workers', 'worker'));
   const metrics = createWorkerMetrics();
@@ -29,8 +33,8 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   const metricsServer = metricsPort === null ? null : await startMetricsServer(metrics.registry, metricsPort, deps.logger);
 
   /** Every worker by queue name (each is a typed `Worker<Data, Result>` of its own file). */
-  const workers = new Map<string, Pick<Worker, 'close'>>();
-  const add = (name: string, make: () => Pick<Worker, 'close'>) => {
+  const workers = new Map<string, Pick<Worker, 'close' | 'disconnect'>>();
+  const add = (name: string, make: () => Pick<Worker, 'close' | 'disconnect'>) => {
     if (!workers.has(name)) workers.set(name, make());
   };
   add(GENERAL_QUEUE, () => stockWorker(ctx, GENERAL_QUEUE, config.GENERAL_CONCURRENCY));
@@ -52,9 +56,13 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   });
   janitor.start();
 
+  // A bounded stop: jobs still running after the grace period are cut off (another
+  // worker takes them over after JOB_LOCK_MS), as is a janitor round waiting on a backend.
   const stop = async () => {
-    await janitor.stop();
-    await Promise.all([...workers.values()].map((w) => w.close()));
+    await settlesWithin(janitor.stop(), SHUTDOWN_GRACE_MS);
+    await Promise.all([...workers.values()].map(async (w) => {
+      if (!(await settlesWithin(w.close(), SHUTDOWN_GRACE_MS))) await w.disconnect();
+    }));
     await metricsServer?.close();
     if (!depsIn) await closeDeps(deps);
   };

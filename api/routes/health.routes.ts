@@ -3,6 +3,7 @@ import { DomainError } from '../../shared/errors.ts';
 import type { Lane } from '../middleware/lane.ts';
 import { newRouter } from '../router.ts';
 import { pingAll } from '../../shared/redis/client.ts';
+import { withDeadline } from '../../shared/deadline.ts';
 
 /**
  * Liveness (the process answers) and readiness: Redis (every master of a cluster) and MySQL answer, and the drop
@@ -40,10 +41,4 @@ export function healthRoutes(deps: Deps, lane: Lane) {
 /** A check that has not answered in this time has failed: a probe must not hang on a hung backend. */
 const CHECK_MS = 2_000;
 
-function within<T>(check: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('check timed out')), CHECK_MS);
-  });
-  return Promise.race([check, late]).finally(() => clearTimeout(timer));
-}
+const within = <T>(check: Promise<T>): Promise<T> => withDeadline(check, CHECK_MS, 'check');

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Redis } from 'ioredis';
-import { freePort } from '../../scripts/redis-cluster.ts';
+import { freePort, waitForPing } from '../../scripts/redis-cluster.ts';
 
 /**
  * A redis-server of a test's own, keeping nothing on disk, that the test can kill and
@@ -18,19 +17,7 @@ export class OwnRedis {
   async start(): Promise<void> {
     this.port ||= await freePort();
     this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      try {
-        await probe.connect();
-        await probe.ping();
-        await probe.quit();
-        return;
-      } catch {
-        probe.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`redis-server on port ${this.port} did not start`);
+    await waitForPing(this.port);
   }
 
   /** SIGKILL: every key is gone. */
