@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
-import { createRedis, masters, whenReady, type RedisClient } from '../shared/redis/client.ts';
+import { Redis, type Cluster } from 'ioredis';
+import { createRedis, masters, ownersOf, scanKeys, whenReady, type RedisClient } from '../shared/redis/client.ts';
 import { startCluster, type LocalCluster } from '../scripts/redis-cluster.ts';
 import { PRODUCTION_REDIS_ARGS, startRedis } from './redis-server.ts';
 import { line } from './settings.ts';
@@ -50,9 +50,8 @@ export class BenchRedis {
   /** A connection to the master that holds `key` (the one server, when there is one). */
   async nodeFor(key: string): Promise<Redis> {
     if (!this.clusterNodes) return this.client as Redis;
-    const slot = Number(await masters(this.client)[0].cluster('KEYSLOT', key));
-    const owner = (this.client as { slots: string[][] }).slots[slot]?.[0];
-    if (!owner) throw new Error(`no master holds slot ${slot}`);
+    const [owner] = await ownersOf(this.client as Cluster, [key]);
+    if (!owner) throw new Error(`no master holds ${key}`);
     let node = this.direct.get(owner);
     if (!node) {
       const [host, port] = owner.split(':');
@@ -69,15 +68,8 @@ export class BenchRedis {
 
   /** Every key of a prefix, on every master. */
   async deleteKeys(prefix: string): Promise<void> {
-    for (const node of masters(this.client)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-        // One key per call: on a cluster the keys of one scan sit in many slots.
-        if (keys.length) await Promise.all(keys.map((key) => node.unlink(key)));
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    // One key per call: on a cluster the keys of one scan page sit in many slots.
+    for await (const { node, keys } of scanKeys(this.client, `${prefix}:*`, 5000)) await Promise.all(keys.map((key) => node.unlink(key)));
   }
 
   async version(): Promise<string> {

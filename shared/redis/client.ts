@@ -74,24 +74,46 @@ export function masters(client: RedisClient): Redis[] {
  */
 export async function pingAll(client: RedisClient): Promise<void> {
   if (!(client instanceof Cluster)) return void await client.ping();
-  const owners = new Set<string>();
-  let covered = 0;
-  for (const slot of client.slots) {
-    if (slot?.[0]) {
-      owners.add(slot[0]);
-      covered++;
-    }
-  }
-  if (covered < 16_384) throw new Error(`${16_384 - covered} slots have no Redis master`);
-  const connected = new Map(client.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
-  const missing = [...owners].filter((key) => !connected.has(key));
+  let uncovered = 0;
+  for (let slot = 0; slot < 16_384; slot++) if (!client.slots[slot]?.[0]) uncovered++;
+  if (uncovered > 0) throw new Error(`${uncovered} slots have no Redis master`);
+  const owners = slotOwners(client);
+  const connected = new Map(client.nodes('master').map((node) => [nodeKey(node), node]));
+  const missing = owners.filter((key) => !connected.has(key));
   if (missing.length) {
     // ioredis drops a node whose connection ended and connects again only when it reloads
     // the slot table: ask for that, so a master that came back is found by the next check.
     client.refreshSlotsCache();
     throw new Error(`Redis masters ${missing.join(', ')} are not connected`);
   }
-  await Promise.all([...connected].filter(([key]) => owners.has(key)).map(([, node]) => node.ping()));
+  await Promise.all(owners.map((key) => connected.get(key)!.ping()));
+}
+
+/** `host:port` of a node, as the slot table names it. */
+export const nodeKey = (node: Redis) => `${node.options.host}:${node.options.port}`;
+
+/** Every master the cluster's slot table names as an owner (`host:port`), sorted. */
+export function slotOwners(cluster: Cluster): string[] {
+  return [...new Set(cluster.slots.map((slot) => slot?.[0]).filter((key): key is string => Boolean(key)))].sort();
+}
+
+/** The master (`host:port`) that holds each key on a cluster: Redis computes the slots (CLUSTER KEYSLOT). */
+export async function ownersOf(cluster: Cluster, keys: string[]): Promise<string[]> {
+  const [node] = cluster.nodes('master');
+  const slots = await Promise.all(keys.map((key) => node.cluster('KEYSLOT', key) as Promise<number>));
+  return slots.map((slot) => cluster.slots[slot]?.[0] ?? '');
+}
+
+/** Every key matching `pattern` on every master (the one server), a SCAN page at a time. */
+export async function* scanKeys(client: RedisClient, pattern: string, count = 1000): AsyncGenerator<{ node: Redis; keys: string[] }> {
+  for (const node of masters(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (keys.length) yield { node, keys };
+    } while (cursor !== '0');
+  }
 }
 
 export function isCluster(client: RedisClient): client is Cluster {

@@ -1,4 +1,4 @@
-import { isCluster, masters, type RedisClient } from './client.ts';
+import { isCluster, masters, nodeKey, ownersOf, slotOwners, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 import type { Scripts } from './scripts.ts';
 
@@ -34,10 +34,7 @@ export class ProductStore {
   async shards(ids: number[]): Promise<{ owners: string[]; masters: string[] } | null> {
     const cluster = this.redis;
     if (!isCluster(cluster)) return null;
-    const [node] = masters(cluster);
-    const slots = await Promise.all(ids.map((id) => node.cluster('KEYSLOT', this.keys.product(id).product) as Promise<number>));
-    const owners = slots.map((slot) => cluster.slots[slot]?.[0] ?? '');
-    return { owners, masters: [...new Set(cluster.slots.map((s) => s?.[0]).filter(Boolean))].sort() };
+    return { owners: await ownersOf(cluster, ids.map((id) => this.keys.product(id).product)), masters: slotOwners(cluster) };
   }
 
   /** Whether each product's live state is in Redis (its hash has its total). */
@@ -61,7 +58,7 @@ export class ProductStore {
       const [sec, micro] = await node.time();
       const received = performance.timeOrigin + performance.now();
       const at = Number(sec) * 1000 + Number(micro) / 1000;
-      return { node: `${node.options.host}:${node.options.port}`, offsetMs: Math.round((at - (sent + received) / 2) * 10) / 10,
+      return { node: nodeKey(node), offsetMs: Math.round((at - (sent + received) / 2) * 10) / 10,
         roundTripMs: Math.round((received - sent) * 10) / 10 };
     }));
   }

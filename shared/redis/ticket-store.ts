@@ -1,4 +1,4 @@
-import { masters, type RedisClient } from './client.ts';
+import { scanKeys, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 import type { Scripts } from './scripts.ts';
 
@@ -122,17 +122,12 @@ export class TicketStore {
   async survivors(productId: number): Promise<Survivor[]> {
     const prefix = this.keys.product(productId).ticketPrefix;
     const found: Survivor[] = [];
-    for (const node of masters(this.redis)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        const tickets = await Promise.all(keys.map((k) => node.hgetall(k)));
-        keys.forEach((k, i) => {
-          const t = parse(tickets[i]);
-          if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
-        });
-      } while (cursor !== '0');
+    for await (const { node, keys } of scanKeys(this.redis, `${prefix}*`)) {
+      const tickets = await Promise.all(keys.map((k) => node.hgetall(k)));
+      keys.forEach((k, i) => {
+        const t = parse(tickets[i]);
+        if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
+      });
     }
     return found.sort((a, b) => a.seq - b.seq);
   }

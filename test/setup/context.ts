@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { closeDeps, createDeps, type Deps } from '../../shared/deps.ts';
 import { migrate } from '../../shared/db/orm.ts';
-import { createRedis, masters, whenReady, type RedisClient } from '../../shared/redis/client.ts';
+import { createRedis, scanKeys, whenReady, type RedisClient } from '../../shared/redis/client.ts';
 import { createApp, type App } from '../../api/app.ts';
 import { listen } from '../../api/server.ts';
 import { startWorkers } from '../../workers/main.ts';
@@ -25,14 +25,7 @@ export function testRedis(): RedisClient {
 export async function keysMatching(redis: RedisClient, pattern: string): Promise<string[]> {
   if (redis.status !== 'ready') await whenReady(redis);
   const found: string[] = [];
-  for (const node of masters(redis)) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      found.push(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  }
+  for await (const { keys } of scanKeys(redis, pattern)) found.push(...keys);
   return found;
 }
 
