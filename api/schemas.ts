@@ -41,21 +41,28 @@ export const createProductBody = z
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code like USD').default('USD'),
     type: z.enum(['reserve', 'general']),
     opensAt: isoInstant.nullable().optional(),
+    queueOpensAt: isoInstant.nullable().optional(),
     perUserLimit: z.number().int().min(0).max(10_000).default(1),
     stock: z.number().int().min(0).max(100_000_000),
   })
   .superRefine((p, ctx) => {
     if (p.type === 'reserve' && !p.opensAt) ctx.addIssue({ code: 'custom', path: ['opensAt'], message: 'is required for reserve products' });
     if (p.type === 'general' && p.opensAt) ctx.addIssue({ code: 'custom', path: ['opensAt'], message: 'must be null for general products' });
+    if (p.type === 'general' && p.queueOpensAt) ctx.addIssue({ code: 'custom', path: ['queueOpensAt'], message: 'must be null for general products' });
+    if (p.queueOpensAt && p.opensAt && p.queueOpensAt >= p.opensAt) {
+      ctx.addIssue({ code: 'custom', path: ['queueOpensAt'], message: 'must be before opensAt' });
+    }
   });
 
 export const patchProductBody = z
   .object({
     stock: z.number().int().min(0).max(100_000_000).optional(),
     opensAt: isoInstant.optional(),
+    queueOpensAt: isoInstant.nullable().optional(),
     perUserLimit: z.number().int().min(0).max(10_000).optional(),
   })
-  .refine((p) => Object.keys(p).length > 0, 'give stock, opensAt or perUserLimit');
+  .refine((p) => Object.keys(p).length > 0, 'give stock, opensAt, queueOpensAt or perUserLimit')
+  .refine((p) => !(p.queueOpensAt && p.opensAt && p.queueOpensAt >= p.opensAt), { path: ['queueOpensAt'], message: 'must be before opensAt' });
 
 export const rateBody = z.object({ perSecond: z.number().int().min(1).max(1_000_000) });
 

@@ -68,6 +68,11 @@ const schema = z
      * settles overdue pending orders and reconciles the provider's charges with the ledger.
      */
     RECONCILE_INTERVAL_MS: int(5_000, 100),
+    /**
+     * How often the workers drain each drop's event log from Redis to MySQL: after Redis
+     * lost its data, at most this much of the log (and of 202s) can be lost.
+     */
+    EVENT_LOG_DRAIN_MS: int(1_000, 50),
     /** How long a terminal ticket stays readable in Redis. */
     TICKET_TTL_S: int(86_400, 60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

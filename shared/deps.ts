@@ -1,5 +1,6 @@
 import type { Config } from './config.ts';
 import { connectOrm, type Orm } from './db/orm.ts';
+import { EventsRepository } from './db/events.repository.ts';
 import { OrdersRepository } from './db/orders.repository.ts';
 import { PaymentsRepository } from './db/payments.repository.ts';
 import { ProductsRepository } from './db/products.repository.ts';
@@ -46,6 +47,8 @@ export type Deps = {
   orders: OrdersRepository;
   payments: PaymentsRepository;
   products: ProductsRepository;
+  /** MySQL: drops' event logs, drained from Redis (docs/event-log.md). */
+  events: EventsRepository;
   /** BullMQ: the queues, and the API's admission jobs, each carrying a batch of tickets. */
   queues: Queues;
   admissions: AdmissionBatches;
@@ -78,13 +81,12 @@ export async function createDeps(config: Config, service: string, role: 'produce
   return {
     config, logger, redis, queueRedis, providerRedis, orm,
     keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState: new ProductStore(redis, keys, scripts),
-    orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products,
+    orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products, events: new EventsRepository(orm),
     queues, admissions: new AdmissionBatches(queues, logger),
     catalog: new Catalog(products), soldOut: new SoldOutMemo(), provider: createPaymentProvider(config, providerRedis, keys),
   };
 }
 
-/** Closes in dependency order: admission jobs on their way, queues, then MySQL, then Redis. */
 /** Closes in order; a step a backend leaves hanging is given up after a few seconds (connections then cut). */
 export async function closeDeps(deps: Deps): Promise<void> {
   await settlesWithin(deps.admissions.flush(), CLOSE_STEP_MS);

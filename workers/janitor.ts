@@ -3,6 +3,11 @@ import type { Product } from '../shared/db/entities/product.entity.ts';
 import { reconcileCharges } from '../shared/domain/payment/reconcile-charges.ts';
 import { reloadLostProducts, settleOverdueOrders, snapshotProducts } from '../shared/domain/recovery/ledger-keeper.ts';
 import { repairProduct } from '../shared/domain/recovery/repair.ts';
+import { drainLog } from '../shared/domain/audit/drain.ts';
+import { settlesWithin } from '../shared/deadline.ts';
+
+/** How long a stopping worker tries to hand the last of the event log to MySQL. */
+const FINAL_DRAIN_MS = 3_000;
 
 /**
  * The janitor, in every worker process: each second it repairs every loaded product
@@ -18,7 +23,9 @@ export class Janitor {
   private readonly snapshots = new Map<number, string>();
   private ledgerAt = 0;
   private timer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
   private round: Promise<void> = Promise.resolve();
+  private draining: Promise<void> = Promise.resolve();
   private stopping = false;
 
   constructor(deps: Deps, onProduct: (product: Product) => void) {
@@ -32,12 +39,24 @@ export class Janitor {
       this.round = this.round.then(() => (this.stopping ? undefined : this.tick()))
         .catch((err: Error) => this.deps.logger.error({ err: err.message }, 'janitor round failed'));
     }, 1000);
+    this.drainTimer = setInterval(() => {
+      this.draining = this.draining.then(() => (this.stopping ? undefined : this.drain()))
+        .catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'event log drain failed'));
+    }, this.deps.config.EVENT_LOG_DRAIN_MS);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.drainTimer) clearInterval(this.drainTimer);
     await this.round.catch(() => {});
+    // What the log holds goes to MySQL before the process ends.
+    await settlesWithin(this.draining.then(() => this.drain()), FINAL_DRAIN_MS).catch(() => {});
+  }
+
+  /** Every drop's event log, from Redis to MySQL (docs/event-log.md). */
+  private async drain(): Promise<void> {
+    for (const id of await this.deps.productState.registered()) await drainLog(this.deps, id);
   }
 
   private async tick(): Promise<void> {

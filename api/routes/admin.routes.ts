@@ -1,6 +1,7 @@
 import type { Deps } from '../../shared/deps.ts';
 import { createProduct, setPaused, setRate, stats, updateProduct } from '../../shared/domain/products/manage.ts';
 import { reconcile } from '../../shared/domain/reporting/reconcile.ts';
+import { auditDrop } from '../../shared/domain/audit/audit.ts';
 import { newRouter } from '../router.ts';
 import { createProductBody, parse, parseId, patchProductBody, rateBody } from '../schemas.ts';
 
@@ -26,6 +27,9 @@ export function adminRoutes(deps: Deps) {
   });
   router.get('/products/:id/stats', async (ctx) => {
     ctx.body = await stats(deps, parseId(ctx.params.id, 'Product'));
+  });
+  router.get('/products/:id/audit', async (ctx) => {
+    ctx.body = await auditDrop(deps, parseId(ctx.params.id, 'Product'));
   });
   router.get('/reconcile', async (ctx) => {
     ctx.body = await reconcile(deps);

@@ -4,9 +4,10 @@ import { ProductSchema } from './entities/product.entity.ts';
 import { OrderSchema } from './entities/order.entity.ts';
 import { PaymentSchema } from './entities/payment.entity.ts';
 import { RedisLossSchema } from './entities/redis-loss.entity.ts';
+import { DropEventSchema, DropRefusalSchema } from './entities/drop-event.entity.ts';
 import { migrationsList } from './migrations/index.ts';
 
-export const entities = [ProductSchema, OrderSchema, PaymentSchema, RedisLossSchema];
+export const entities = [ProductSchema, OrderSchema, PaymentSchema, RedisLossSchema, DropEventSchema, DropRefusalSchema];
 
 /** MikroORM options for a `mysql://user:pass@host:port/db` URL. */
 export function ormOptions(databaseUrl: string, debug = false) {

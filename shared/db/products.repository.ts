@@ -10,6 +10,8 @@ export type NewProductRow = {
   currency: string;
   type: ProductType;
   opensAt: Date | null;
+  queueOpensAt?: Date | null;
+  lotterySeed?: string | null;
   perUserLimit: number;
   totalStock: number;
 };
@@ -64,7 +66,7 @@ export class ProductsRepository {
   }
 
   /** Changes a product's row; returns it as it is now. */
-  async update(id: number, change: Partial<Pick<Product, 'totalStock' | 'opensAt' | 'perUserLimit' | 'paused' | 'admissionRatePerSec'>>): Promise<Product> {
+  async update(id: number, change: Partial<Pick<Product, 'totalStock' | 'opensAt' | 'queueOpensAt' | 'lotterySeed' | 'perUserLimit' | 'paused' | 'admissionRatePerSec'>>): Promise<Product> {
     const em = this.orm.em.fork();
     const row = await em.findOneOrFail(ProductSchema, { id });
     Object.assign(row, change);

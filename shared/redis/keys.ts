@@ -4,18 +4,22 @@
  * spreading different drops over shards.
  */
 export type ProductKeys = {
-  /** Hash: type, opensAt, limit, total, available, reserved, sold, paused, seq, t_<status> counters. */
+  /** Hash: type, opensAt, qOpensAt, limit, total, available, reserved, sold, paused, seq, rate, mr (measured rate), evh (log chain), t_<status> and r_<refusal> counters. */
   product: string;
   /** Hash: userId → the user's live (non-terminal) ticket id. */
   live: string;
   /** Hash: userId → units reserved or paid (the per-user limit). */
   held: string;
-  /** Sorted set: queued ticket ids by admission sequence (positions, sweeps). */
+  /** Sorted set: queued ticket ids (parked ones included) by order key (positions, sweeps). */
   queued: string;
   /** Sorted set: queued tickets parked until held units come back, by sequence. */
   waiting: string;
   /** Sorted set: reserved ticket ids by hold deadline (ms). */
   holds: string;
+  /** Sorted set: queued tickets the stock worker has not looked at yet, by order key (it takes the head). */
+  pending: string;
+  /** Stream: the drop's event log, drained to MySQL (docs/event-log.md). */
+  log: string;
   /** Prefix of ticket hashes: `<ticketPrefix><ticketId>`. */
   ticketPrefix: string;
 };
@@ -39,6 +43,8 @@ export class Keys {
       queued: `${base}queued`,
       waiting: `${base}waiting`,
       holds: `${base}holds`,
+      pending: `${base}pending`,
+      log: `${base}log`,
       ticketPrefix: `${base}t:`,
     };
   }
@@ -46,7 +52,7 @@ export class Keys {
   /** The fixed KEYS every product script receives, in contract order. */
   productScriptKeys(productId: number): string[] {
     const k = this.product(productId);
-    return [k.product, k.live, k.held, k.queued, k.waiting, k.holds];
+    return [k.product, k.live, k.held, k.queued, k.waiting, k.holds, k.pending, k.log];
   }
 
   ticket(productId: number, ticketId: string): string {

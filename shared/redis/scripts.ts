@@ -6,16 +6,19 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 
 /** Script name → number of KEYS it takes (its contract header lists them); null: any number. */
 const SCRIPTS = {
-  admit: 9,
-  reserve: null,
-  settle: 7,
-  release: 7,
-  sweep: 6,
-  'init-product': 6,
-  'update-product': 6,
+  admit: 11,
+  reserve: 8,
+  settle: 9,
+  release: 9,
+  sweep: 8,
+  'init-product': 8,
+  'update-product': 8,
   'set-fields': 1,
-  'restore-holds': 6,
+  'restore-holds': 8,
   'read-fields': 1,
+  requeue: 8,
+  'log-event': 8,
+  'drain-log': 8,
 } as const satisfies Record<string, number | null>;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -62,13 +65,16 @@ export type AdmitRequest = {
   idempotencyTtlS: number;
   /** The admission job (batch) the ticket will be added to, for the janitor. */
   jobId?: string;
+  /** The ticket's lottery order key, when the product has a pre-queue (see lotteryKey). */
+  lotteryKey?: string;
 };
 
 export type AdmitResult =
-  | { outcome: 'created'; ticketId: string; position: number; ratePerSecond: number }
+  | { outcome: 'created'; ticketId: string; position: number | null; ratePerSecond: number; measuredPerSecond: number;
+    drawAtMs: number | null; preQueued: number; nowMs: number }
   | { outcome: 'existing'; ticketId: string }
   | { outcome: 'not_loaded' | 'paused' | 'sold_out' | 'busy' }
-  | { outcome: 'not_open'; opensAtMs: number; nowMs: number }
+  | { outcome: 'not_open'; opensAtMs: number; nowMs: number; queueOpensAtMs: number | null }
   | { outcome: 'over_limit'; limit: number; held: number }
   | { outcome: 'rate_limited'; retryAfterMs: number };
 
@@ -82,15 +88,25 @@ export type ReserveResult =
   | { loaded: false }
   | {
     loaded: true;
-    /** Tickets reserved, parked or ended (the first `tickets.length` of the call). */
+    /** Tickets taken from the head of the queue by this call (any job's), in queue order. */
     tickets: ReservedTicket[];
-    /** > 0 when the admission rate had no tokens left for the rest: wait this long (ms). */
+    /** The status of each ticket the call was asked about, after it. */
+    statuses: string[];
+    /** How many of the tickets asked about are still pending. */
+    left: number;
+    /** > 0 when the caller must wait: no tokens left, or the drop is not open yet (ms). */
     waitMs: number;
     /** This call ended a ticket sold out: the caller sweeps the queue. */
     endedSoldOut: boolean;
   };
 
-export type ProductUpdate = { stock?: number; opensAtMs?: number; perUserLimit?: number };
+export type ProductUpdate = { stock?: number; opensAtMs?: number; perUserLimit?: number; queueOpensAtMs?: number };
+
+/** A ticket queued again after a rebuild, with its old place (requeue.lua). */
+export type Requeued = { ticketId: string; userId: string; quantity: number; paymentMethod: string; orderKey: string; requestId: string };
+
+/** One event of a drop's log as the stream holds it (docs/event-log.md). */
+export type StreamEvent = { id: string; type: string; ticketId: string; userId: string; qty: number; orderKey: string; extra: string; hash: string };
 
 /** A pending order whose hold a rebuild gives back (restore-holds.lua). */
 export type PendingHold = { ticketId: string; userId: string; quantity: number; paymentMethod: string; orderId: number };
@@ -123,13 +139,16 @@ export class Scripts {
       k.idempotency(r.productId, r.userId, r.idempotencyKey ?? ''), k.userRate(r.productId, r.userId),
     ], [
       r.ticketId, r.userId, r.quantity, r.paymentMethod, r.idempotencyKey ?? '', r.requestId ?? '',
-      r.userRatePerSec, r.maxQueued, r.idempotencyTtlS, r.jobId ?? '',
+      r.userRatePerSec, r.maxQueued, r.idempotencyTtlS, r.jobId ?? '', r.lotteryKey ?? '',
     ]) as [string, ...(string | number)[]];
-    const [outcome, a, b, c] = reply;
+    const [outcome, a, b, c, d, e, f, g] = reply;
     switch (outcome) {
-      case 'created': return { outcome, ticketId: String(a), position: Number(b), ratePerSecond: Number(c) };
+      case 'created': return {
+        outcome, ticketId: String(a), position: Number(b) >= 0 ? Number(b) : null, ratePerSecond: Number(c),
+        measuredPerSecond: Number(d), drawAtMs: Number(e) >= 0 ? Number(e) : null, preQueued: Number(f), nowMs: Number(g),
+      };
       case 'existing': return { outcome, ticketId: String(a) };
-      case 'not_open': return { outcome, opensAtMs: Number(a), nowMs: Number(b) };
+      case 'not_open': return { outcome, opensAtMs: Number(a), nowMs: Number(b), queueOpensAtMs: Number(c) >= 0 ? Number(c) : null };
       case 'over_limit': return { outcome, limit: Number(a), held: Number(b) };
       case 'rate_limited': return { outcome, retryAfterMs: Number(a) };
       case 'not_loaded': case 'paused': case 'sold_out': case 'busy': return { outcome };
@@ -138,25 +157,26 @@ export class Scripts {
   }
 
   /**
-   * The stock worker's step for a batch of one product's queued tickets, in order
-   * (reserve.lua): each gets a hold, is parked, or ends; `rateLimited` spends the
-   * product's admission tokens (tickets per second).
+   * The stock worker's step (reserve.lua): takes tickets from the head of the product's
+   * queue until none of `ticketIds` (an admission job's) is pending or `max` were taken;
+   * `rateLimited` spends the product's admission tokens (tickets per second).
    */
-  async reserve(productId: number, ticketIds: string[], rateLimited: boolean): Promise<ReserveResult> {
-    const reply = await this.run('reserve',
-      [...this.keys.productScriptKeys(productId), ...ticketIds.map((id) => this.keys.ticket(productId, id))],
-      [this.settings.holdMs, this.settings.ticketTtlS, rateLimited ? 1 : 0, ...ticketIds]) as [number, number, number, ...Reply[][]];
-    const [handled, waitMs, endedSoldOut, ...results] = reply;
-    if (handled === -1) return { loaded: false };
-    const tickets = results.map(([status, rid, user, qty, heldAt, pm], i): ReservedTicket => ({
-      ticketId: ticketIds[i],
+  async reserve(productId: number, ticketIds: string[], rateLimited: boolean, max = 25): Promise<ReserveResult> {
+    const reply = await this.run('reserve', this.keys.productScriptKeys(productId),
+      [this.settings.holdMs, this.settings.ticketTtlS, rateLimited ? 1 : 0, this.prefix(productId), max, ...ticketIds]) as Reply[];
+    const [left, waitMs, endedSoldOut, n] = reply as number[];
+    if (left === -1) return { loaded: false };
+    const taken = reply.slice(4, 4 + Number(n)) as Reply[][];
+    const tickets = taken.map(([id, status, rid, user, qty, heldAt, pm]): ReservedTicket => ({
+      ticketId: String(id),
       status: String(status),
       ...(rid ? { requestId: String(rid) } : {}),
       ...(user !== undefined && user !== null
         ? { hold: { userId: String(user), quantity: Number(qty), heldAtMs: Number(heldAt), paymentMethod: String(pm ?? '') } }
         : {}),
     }));
-    return { loaded: true, tickets, waitMs: Number(waitMs), endedSoldOut: endedSoldOut === 1 };
+    const statuses = reply.slice(4 + Number(n)).map(String);
+    return { loaded: true, tickets, statuses, left: Number(left), waitMs: Number(waitMs), endedSoldOut: endedSoldOut === 1 };
   }
 
   /** Records a successful charge: the held units become sold (settle.lua). */
@@ -180,14 +200,17 @@ export class Scripts {
   async updateProduct(productId: number, change: ProductUpdate, batch = 200): Promise<FreedUnits & { committed?: number }> {
     const reply = await this.run('update-product', this.keys.productScriptKeys(productId), [
       change.stock ?? '', change.opensAtMs ?? '', change.perUserLimit ?? '',
-      this.prefix(productId), this.settings.ticketTtlS, this.settings.holdMs, batch,
+      this.prefix(productId), this.settings.ticketTtlS, this.settings.holdMs, batch, change.queueOpensAtMs ?? '',
     ]) as Reply[];
     return { ...freed(reply), ...(reply[3] !== undefined ? { committed: Number(reply[3]) } : {}) };
   }
 
-  /** Loads a product's live state unless it is there; true when it loaded it (init-product.lua). */
-  async initProduct(productId: number, fields: Record<string, string | number>, held: Map<string, number>): Promise<boolean> {
-    const args = [Object.keys(fields).length, ...Object.entries(fields).flat(), ...[...held].flat()];
+  /**
+   * Loads a product's live state unless it is there; true when it loaded it (init-product.lua).
+   * `loaded` is the log's `loaded` event, `chain` the hash of the last event MySQL has.
+   */
+  async initProduct(productId: number, fields: Record<string, string | number>, held: Map<string, number>, loaded: string, chain: string): Promise<boolean> {
+    const args = [loaded, chain, Object.keys(fields).length, ...Object.entries(fields).flat(), ...[...held].flat()];
     return (await this.run('init-product', this.keys.productScriptKeys(productId), args)) === 1;
   }
 
@@ -197,6 +220,39 @@ export class Scripts {
       this.prefix(productId), nowMs, this.settings.holdMs,
       ...holds.flatMap((h) => [h.ticketId, h.userId, h.quantity, h.paymentMethod, h.orderId]),
     ])) as string[];
+  }
+
+  /** After a rebuild: lost tickets that were waiting queue again in their old place; the ids queued (requeue.lua). */
+  async requeue(productId: number, tickets: Requeued[], jobId: string, nowMs = Date.now()): Promise<string[]> {
+    if (tickets.length === 0) return [];
+    return (await this.run('requeue', this.keys.productScriptKeys(productId), [
+      this.prefix(productId), nowMs, jobId,
+      ...tickets.flatMap((t) => [t.ticketId, t.userId, t.quantity, t.paymentMethod, t.orderKey, t.requestId]),
+    ])) as string[];
+  }
+
+  /** Appends an event no other script writes (a refund, a status the ledger settled); false when the product is not loaded. */
+  async logEvent(productId: number, e: Omit<StreamEvent, 'id' | 'hash'>): Promise<boolean> {
+    return (await this.run('log-event', this.keys.productScriptKeys(productId),
+      [e.type, e.ticketId, e.userId, e.qty, e.orderKey, e.extra])) === 1;
+  }
+
+  /** The oldest `max` events of a drop's log, and the door's refusal counts since the last drain (taken). */
+  async drainRead(productId: number, max: number): Promise<{ events: StreamEvent[]; refusals: Record<string, number> }> {
+    const [entries, refusals] = await this.run('drain-log', this.keys.productScriptKeys(productId), ['read', max]) as [[string, string[]][], (string | number)[]];
+    const events = entries.map(([id, f]) => {
+      const v: Record<string, string> = {};
+      for (let i = 0; i < f.length; i += 2) v[f[i]] = f[i + 1];
+      return { id, type: v.e ?? '', ticketId: v.t ?? '', userId: v.u ?? '', qty: Number(v.q ?? 0), orderKey: v.s ?? '', extra: v.x ?? '', hash: v.h ?? '' };
+    });
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < refusals.length; i += 2) counts[String(refusals[i])] = Number(refusals[i + 1]);
+    return { events, refusals: counts };
+  }
+
+  /** Trims the log up to and including `lastId` (MySQL has it); the events left. */
+  async drainTrim(productId: number, lastId: string): Promise<number> {
+    return Number(await this.run('drain-log', this.keys.productScriptKeys(productId), ['trim', lastId]));
   }
 
   /** Fields of a product's hash and the clock of its shard, in one call (read-fields.lua). */

@@ -27,7 +27,9 @@ export type TicketRecord = {
 };
 
 /** A ticket hash that outlived its product's state (see TicketStore.survivors). */
-export type Survivor = { ticketId: string; status: string; userId: string; seq: number; orderId: number | null };
+export type Survivor = {
+  ticketId: string; status: string; userId: string; quantity: number; paymentMethod: string; orderKey: string; requestId: string | null; orderId: number | null;
+};
 
 function parse(h: Record<string, string>): TicketRecord | null {
   if (!h.status) return null;
@@ -70,14 +72,26 @@ export class TicketStore {
     return this.redis.hget(this.keys.ticket(productId, ticketId), 'status');
   }
 
-  /** The ticket with its place in the queue and the product's admission rate, in one round trip. */
-  async withPlace(productId: number, ticketId: string): Promise<{ ticket: TicketRecord | null; rank: number | null; ratePerSecond: number }> {
+  /**
+   * The ticket with its place in the queue, the product's admission rate (configured and
+   * measured), its opening instant, the pre-queue's size and the shard's clock: one round trip.
+   */
+  async withPlace(productId: number, ticketId: string): Promise<{
+    ticket: TicketRecord | null; rank: number | null; speed: { ratePerSecond: number; measuredPerSecond: number };
+    opensAtMs: number; preQueued: number; nowMs: number;
+  }> {
     const k = this.keys.product(productId);
-    const replies = (await this.redis.pipeline().hgetall(k.ticketPrefix + ticketId).zrank(k.queued, ticketId).hget(k.product, 'rate').exec()) ?? [];
+    const replies = (await this.redis.pipeline().hgetall(k.ticketPrefix + ticketId).zrank(k.queued, ticketId)
+      .hmget(k.product, 'rate', 'mr', 'opensAt').zcount(k.queued, '-inf', '(0').time().exec()) ?? [];
+    const [rate, measured, opensAt] = (replies[2]?.[1] ?? []) as (string | null)[];
+    const [sec, micro] = (replies[4]?.[1] ?? [0, 0]) as [string, string];
     return {
       ticket: parse((replies[0]?.[1] ?? {}) as Record<string, string>),
       rank: (replies[1]?.[1] as number | null) ?? null,
-      ratePerSecond: Number(replies[2]?.[1] ?? 0),
+      speed: { ratePerSecond: Number(rate ?? 0), measuredPerSecond: Number(measured ?? 0) },
+      opensAtMs: Number(opensAt ?? -1),
+      preQueued: Number(replies[3]?.[1] ?? 0),
+      nowMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000),
     };
   }
 
@@ -126,22 +140,12 @@ export class TicketStore {
       const tickets = await Promise.all(keys.map((k) => node.hgetall(k)));
       keys.forEach((k, i) => {
         const t = parse(tickets[i]);
-        if (t?.userId) found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, seq: t.seq, orderId: t.orderId });
+        if (t?.userId) {
+          found.push({ ticketId: k.slice(prefix.length), status: t.status, userId: t.userId, quantity: t.quantity, paymentMethod: t.paymentMethod,
+            orderKey: tickets[i].seq ?? '0', requestId: t.requestId, orderId: t.orderId });
+        }
       });
     }
-    return found.sort((a, b) => a.seq - b.seq);
-  }
-
-  /** Puts waiting tickets back in the product's queue, in their old order, under a new admission job. */
-  async requeue(productId: number, waiting: Survivor[], jobId: string): Promise<void> {
-    const k = this.keys.product(productId);
-    const pipeline = this.redis.pipeline();
-    for (const t of waiting) {
-      pipeline.hset(k.ticketPrefix + t.ticketId, 'status', 'queued', 'job', jobId);
-      pipeline.hdel(k.ticketPrefix + t.ticketId, 'resAt');
-      pipeline.zadd(k.queued, 'NX', t.seq, t.ticketId);
-      pipeline.hset(k.live, t.userId, t.ticketId);
-    }
-    await pipeline.exec();
+    return found.sort((a, b) => Number(a.orderKey) - Number(b.orderKey));
   }
 }

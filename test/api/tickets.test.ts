@@ -31,7 +31,7 @@ describe('GET /tickets/:id', () => {
     const res = await view(second);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
-      ticketId: second.ticketId, productId: drop.id, status: 'queued', position: 1,
+      ticketId: second.ticketId, productId: drop.id, status: 'queued', position: 1, etaMs: expect.any(Number),
       createdAt: expect.any(String), updatedAt: expect.any(String), pollAfterMs: expect.any(Number),
     });
     expect(Date.parse(res.body.createdAt)).toBeGreaterThan(Date.now() - 60_000);

@@ -73,3 +73,15 @@ export async function eventually(what: string, check: () => Promise<boolean>, ti
   }
   throw new Error(`timed out waiting for: ${what}`);
 }
+
+/**
+ * The drop's event log replays to the same outcome (docs/event-log.md): the audit finds no
+ * violation. Returns the verdict for more checks.
+ */
+export async function expectAuditOk(ctx: TestContext, productId: number) {
+  const res = await ctx.http('GET', `/admin/products/${productId}/audit`, { admin: true });
+  if (res.status !== 200) throw new Error(`audit: ${res.status} ${JSON.stringify(res.body)}`);
+  const { ok, violations } = res.body as { ok: boolean; violations: unknown[] };
+  if (!ok || violations.length) throw new Error(`audit of drop ${productId} found violations: ${JSON.stringify(violations.slice(0, 10), null, 2)}`);
+  return res.body;
+}

@@ -52,15 +52,15 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
       if (reply.outcome !== 'created') throw new Error(`admit for ${userId}: ${JSON.stringify(reply)}`);
       return reply.ticketId;
     },
-    /** reserve.lua for one ticket, not rate-limited: its status. */
+    /** reserve.lua for one ticket (and every ticket ahead of it), not rate-limited: its status after. */
     async reserve(ticketId: string): Promise<string> {
       const reply = await this.reserveBatch([ticketId], false);
       if (!reply.loaded) throw new Error(`reserve ${ticketId}: the product is not loaded`);
-      return reply.tickets[0].status;
+      return reply.statuses[0];
     },
     /** reserve.lua for a batch (rate-limited unless `limited` is false). */
-    reserveBatch(ticketIds: string[], limited = true): Promise<ReserveResult> {
-      return scripts.reserve(productId, ticketIds, limited);
+    reserveBatch(ticketIds: string[], limited = true, max = 1000): Promise<ReserveResult> {
+      return scripts.reserve(productId, ticketIds, limited, max);
     },
     settle(ticketId: string, batch = TEST_BATCH): Promise<FreedUnits> {
       return scripts.settle(productId, ticketId, batch);

@@ -15,6 +15,13 @@ export const ProductSchema = defineEntity({
     type: p.enum(['reserve', 'general'] as const),
     /** UTC instant the product goes on sale (reserve products); null for general ones. */
     opensAt: p.datetime().length(3).nullable(),
+    /** When a reserve product's pre-queue opens (before opensAt); null: no pre-queue. */
+    queueOpensAt: p.datetime().length(3).nullable(),
+    /**
+     * The pre-queue lottery's seed (64 hex): secret until opensAt, then shown, so anyone
+     * can recompute the order (docs/event-log.md). Null without a pre-queue.
+     */
+    lotterySeed: p.string().length(64).columnType('char(64)').nullable(),
     /** Units one buyer may hold; 0 means no limit. */
     perUserLimit: p.integer().default(1),
     totalStock: p.integer(),

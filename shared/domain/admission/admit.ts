@@ -6,7 +6,8 @@ import type { AdmitResult } from '../../redis/scripts.ts';
 import { scriptError } from '../../redis/script-errors.ts';
 import { loadProduct } from '../products/load.ts';
 import { newTicketId } from '../tickets/ids.ts';
-import { pollAfterMs, readTicket, type TicketView } from '../tickets/read-ticket.ts';
+import { etaMs, pollAfterMs, preQueueEtaMs, readTicket, type TicketView } from '../tickets/read-ticket.ts';
+import { lotteryKey } from '../audit/lottery.ts';
 
 export type PurchaseRequest = {
   productId: number;
@@ -52,11 +53,18 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
 
 async function runAdmit(deps: Deps, req: PurchaseRequest, product: Product, jobId: string): Promise<AdmitResult> {
   const { config } = deps;
-  const run = () => deps.scripts.admit({
-    productId: product.id, ticketId: newTicketId(product.id), userId: req.userId, quantity: req.quantity,
-    paymentMethod: req.paymentMethod, idempotencyKey: req.idempotencyKey, requestId: req.requestId,
-    userRatePerSec: config.USER_RATE_LIMIT_PER_SEC, maxQueued: config.MAX_QUEUED_PER_PRODUCT, idempotencyTtlS: IDEMPOTENCY_TTL_S, jobId,
-  });
+  const run = () => {
+    const ticketId = newTicketId(product.id);
+    // With a pre-queue, the ticket's lottery key goes along: the script (on the drop's
+    // clock) decides whether the ticket is pre-queued, and then it is its place.
+    const seed = product.queueOpensAt && product.lotterySeed;
+    return deps.scripts.admit({
+      productId: product.id, ticketId, userId: req.userId, quantity: req.quantity,
+      paymentMethod: req.paymentMethod, idempotencyKey: req.idempotencyKey, requestId: req.requestId,
+      userRatePerSec: config.USER_RATE_LIMIT_PER_SEC, maxQueued: config.MAX_QUEUED_PER_PRODUCT, idempotencyTtlS: IDEMPOTENCY_TTL_S, jobId,
+      ...(seed && { lotteryKey: lotteryKey(seed, ticketId) }),
+    });
+  };
   const result = await run();
   if (result.outcome !== 'not_loaded') return result;
   await loadProduct(deps, product);
@@ -67,11 +75,16 @@ async function runAdmit(deps: Deps, req: PurchaseRequest, product: Product, jobI
 async function answer(deps: Deps, req: PurchaseRequest, productId: number, result: AdmitResult): Promise<Admission> {
   if (result.outcome === 'created') {
     const now = new Date().toISOString();
-    const { ticketId, position, ratePerSecond } = result;
+    const { ticketId, position, drawAtMs } = result;
+    const speed = { ratePerSecond: result.ratePerSecond, measuredPerSecond: result.measuredPerSecond };
+    const eta = position !== null ? etaMs(position, speed) : preQueueEtaMs((drawAtMs ?? 0) - result.nowMs, result.preQueued, speed);
     return {
       created: true,
-      ticket: { ticketId, productId, status: 'queued', position, createdAt: now, updatedAt: now,
-        pollAfterMs: pollAfterMs('queued', position, ratePerSecond) },
+      ticket: {
+        ticketId, productId, status: 'queued', ...(position !== null && { position }), ...(eta !== undefined && { etaMs: eta }),
+        ...(drawAtMs !== null && { drawAt: new Date(drawAtMs).toISOString() }),
+        createdAt: now, updatedAt: now, pollAfterMs: pollAfterMs('queued', eta),
+      },
     };
   }
   if (result.outcome === 'existing') return { created: false, ticket: await readTicket(deps, result.ticketId, req.userId) };

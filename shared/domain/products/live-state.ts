@@ -1,6 +1,7 @@
 import type { Deps } from '../../deps.ts';
 import type { Product } from '../../db/entities/product.entity.ts';
 import { TICKET_STATUSES, type TicketStatus } from '../tickets/statuses.ts';
+import { commitmentOf } from '../audit/lottery.ts';
 
 /** Live counters of one product, as its Redis hash holds them. */
 export type LiveState = {
@@ -48,9 +49,20 @@ export async function readLive(deps: Pick<Deps, 'productState'>, ids: number[]):
   return { states: read.map((r) => parseLive(r.values)), serverTimesMs: read.map((r) => r.serverTimeMs) };
 }
 
+/**
+ * A pre-queue's lottery as the public sees it: the commitment (SHA-256 of the seed) from the
+ * start, the seed once the drop's clock has passed opensAt (docs/event-log.md).
+ */
+function lotteryView(p: Product, opensAtMs: number | null, serverTimeMs: number) {
+  if (!p.lotterySeed || !p.queueOpensAt) return null;
+  const drawn = opensAtMs !== null && serverTimeMs >= opensAtMs;
+  return { commitment: commitmentOf(p.lotterySeed), seed: drawn ? p.lotterySeed : null };
+}
+
 /** The public shape of a product (the contract's "Products"). */
 export function productView(p: Product, live: LiveState | null, serverTimeMs: number) {
   const total = live?.total ?? p.totalStock;
+  const opensAtMs = live ? (live.opensAtMs >= 0 && p.type === 'reserve' ? live.opensAtMs : null) : (p.opensAt?.getTime() ?? null);
   return {
     id: p.id,
     name: p.name,
@@ -59,7 +71,9 @@ export function productView(p: Product, live: LiveState | null, serverTimeMs: nu
     price: p.priceMinor / 100,
     currency: p.currency,
     type: p.type,
-    opensAt: live ? (live.opensAtMs >= 0 && p.type === 'reserve' ? new Date(live.opensAtMs).toISOString() : null) : (p.opensAt?.toISOString() ?? null),
+    opensAt: opensAtMs === null ? null : new Date(opensAtMs).toISOString(),
+    queueOpensAt: p.type === 'reserve' && p.queueOpensAt ? p.queueOpensAt.toISOString() : null,
+    lottery: lotteryView(p, opensAtMs, serverTimeMs),
     perUserLimit: live?.perUserLimit ?? p.perUserLimit,
     stock: { total, available: live?.available ?? total },
     serverTime: new Date(serverTimeMs).toISOString(),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Deps } from '../../deps.ts';
 import type { Product, ProductType } from '../../db/entities/product.entity.ts';
 import { DomainError, notFound } from '../../errors.ts';
@@ -17,11 +18,16 @@ export type NewProduct = {
   currency: string;
   type: ProductType;
   opensAt?: Date | null;
+  /** When the pre-queue opens (reserve products; before opensAt): its lottery draws at opensAt. */
+  queueOpensAt?: Date | null;
   perUserLimit: number;
   stock: number;
 };
 
-export type ProductPatch = { stock?: number; opensAt?: Date; perUserLimit?: number };
+export type ProductPatch = { stock?: number; opensAt?: Date; queueOpensAt?: Date | null; perUserLimit?: number };
+
+/** A new lottery seed: 32 random bytes as 64 hex (its SHA-256 is the commitment shown until the draw). */
+const newSeed = () => randomBytes(32).toString('hex');
 
 /** Creates a product in MySQL (a drop placed on a shard: see placementIds) and loads its live state into Redis. */
 export async function createProduct(deps: Deps, input: NewProduct) {
@@ -33,6 +39,8 @@ export async function createProduct(deps: Deps, input: NewProduct) {
     currency: input.currency,
     type: input.type,
     opensAt: input.type === 'reserve' ? (input.opensAt ?? null) : null,
+    queueOpensAt: input.type === 'reserve' ? (input.queueOpensAt ?? null) : null,
+    lotterySeed: input.type === 'reserve' && input.queueOpensAt ? newSeed() : null,
     perUserLimit: input.type === 'reserve' ? input.perUserLimit : 0,
     totalStock: input.stock,
   };
@@ -65,14 +73,26 @@ async function view(deps: Deps, product: Product) {
  */
 export async function updateProduct(deps: Deps, id: number, patch: ProductPatch) {
   const product = await deps.catalog.get(id);
-  if (patch.opensAt && product.type !== 'reserve') throw new DomainError('invalid', 'opensAt: general products are always open', { field: 'opensAt' });
+  for (const field of ['opensAt', 'queueOpensAt'] as const) {
+    if (patch[field] && product.type !== 'reserve') throw new DomainError('invalid', `${field}: general products are always open`, { field });
+  }
+  const opensAt = patch.opensAt ?? product.opensAt;
+  const queueOpensAt = patch.queueOpensAt === undefined ? product.queueOpensAt : patch.queueOpensAt;
+  if (queueOpensAt && opensAt && queueOpensAt >= opensAt) throw new DomainError('invalid', 'queueOpensAt: must be before opensAt', { field: 'queueOpensAt' });
   await loadProduct(deps, product);
-  const freed = await deps.scripts.updateProduct(id, { stock: patch.stock, opensAtMs: patch.opensAt?.getTime(), perUserLimit: patch.perUserLimit });
+  // The seed is drawn once, when the product first gets a pre-queue, and never changes.
+  const lotterySeed = queueOpensAt && !product.lotterySeed ? newSeed() : undefined;
+  if (lotterySeed) remember(deps, await deps.products.update(id, { lotterySeed }));
+  const freed = await deps.scripts.updateProduct(id, {
+    stock: patch.stock, opensAtMs: patch.opensAt?.getTime(), perUserLimit: patch.perUserLimit,
+    queueOpensAtMs: patch.queueOpensAt === undefined ? undefined : (patch.queueOpensAt?.getTime() ?? -1),
+  });
   const error = scriptError(freed);
   if (error) throw error;
   const row = await deps.products.update(id, {
     ...(patch.stock !== undefined && { totalStock: patch.stock }),
     ...(patch.opensAt && { opensAt: patch.opensAt }),
+    ...(patch.queueOpensAt !== undefined && { queueOpensAt: patch.queueOpensAt }),
     ...(patch.perUserLimit !== undefined && { perUserLimit: patch.perUserLimit }),
   });
   remember(deps, row);

@@ -11,24 +11,28 @@ import { fulfilAll, sweepSoldOut, type Hold } from './hand-on.ts';
  */
 const RESERVE_CHUNK = 25;
 
-/** What the stock worker did with an admission job's tickets. */
+/** What the stock worker did for an admission job. */
 export type AdmissionOutcome = {
-  /** Each ticket handled, in the job's order: its status and the request that admitted it. */
+  /** Each ticket taken from the head of a queue (any job's), in queue order: its status and the request that admitted it. */
   handled: { ticketId: string; outcome: string; requestId?: string }[];
-  /** Tickets left for later: the product's admission rate had no tokens for them. */
+  /** The job's tickets still waiting to be taken: the admission rate has no tokens yet, or the drop is not open. */
   rest: string[];
-  /** How long until the rate has tokens for them (ms). */
+  /** How long until they may be (ms). */
   waitMs: number;
+  /** The status of each of the job's tickets after the step. */
+  statuses: Map<string, string>;
 };
 
 /**
- * The stock worker's step for an admission job: in queue order, each ticket gets a hold
- * on its units, is parked until held units may come back, or ends (sold out, over the
- * per-buyer limit), at the product's admission rate; each new hold then gets its pending
- * order and goes to payment. Safe to repeat at any point.
+ * The stock worker's step for an admission job: tickets are taken from the head of the
+ * product's queue (the pre-queue's lottery order, then arrival order) until every ticket
+ * of the job has been; each gets a hold on its units, is parked until held units may come
+ * back, or ends (sold out, over the per-buyer limit), at the product's admission rate;
+ * each new hold then gets its pending order and goes to payment. Which job runs first does
+ * not matter: units go in queue order. Safe to repeat at any point.
  */
 export async function processAdmissions(deps: Deps, ticketIds: string[]): Promise<AdmissionOutcome> {
-  const outcome: AdmissionOutcome = { handled: [], rest: [], waitMs: 0 };
+  const outcome: AdmissionOutcome = { handled: [], rest: [], waitMs: 0, statuses: new Map() };
   // A batch holds one product's tickets; grouping keeps a malformed job from mixing them.
   const byProduct = new Map<number, string[]>();
   for (const id of ticketIds) {
@@ -39,14 +43,16 @@ export async function processAdmissions(deps: Deps, ticketIds: string[]): Promis
     const product = productId ? await deps.catalog.find(productId) : null;
     if (!product) {
       outcome.handled.push(...ids.map((ticketId) => ({ ticketId, outcome: 'missing' })));
+      for (const id of ids) outcome.statuses.set(id, 'missing');
       continue;
     }
-    for (let i = 0; i < ids.length; i += RESERVE_CHUNK) {
-      const part = await reserveChunk(deps, product, ids.slice(i, i + RESERVE_CHUNK));
+    for (;;) {
+      const part = await reserveChunk(deps, product, ids);
       outcome.handled.push(...part.handled);
-      if (part.rest.length) {
-        // Out of tokens: this chunk's rest and every later ticket wait, in order.
-        outcome.rest.push(...part.rest, ...ids.slice(i + RESERVE_CHUNK));
+      ids.forEach((id, i) => outcome.statuses.set(id, part.statuses[i]));
+      if (part.left === 0) break;
+      if (part.waitMs > 0) {
+        outcome.rest.push(...ids.filter((_, i) => part.statuses[i] === 'queued'));
         outcome.waitMs = Math.max(outcome.waitMs, part.waitMs);
         break;
       }
@@ -55,14 +61,14 @@ export async function processAdmissions(deps: Deps, ticketIds: string[]): Promis
   return outcome;
 }
 
-/** One ticket through the stock worker's step (a batch of one); its status after it. */
+/** One ticket through the stock worker's step (with every ticket ahead of it): its status after it. */
 export async function processAdmission(deps: Deps, ticketId: string): Promise<string> {
-  const { handled } = await processAdmissions(deps, [ticketId]);
-  return handled[0]?.outcome ?? 'queued';
+  const { statuses } = await processAdmissions(deps, [ticketId]);
+  return statuses.get(ticketId) ?? 'queued';
 }
 
-async function reserveChunk(deps: Deps, product: Product, ticketIds: string[]): Promise<AdmissionOutcome> {
-  const reserve = () => deps.scripts.reserve(product.id, ticketIds, product.type === 'reserve');
+async function reserveChunk(deps: Deps, product: Product, ticketIds: string[]) {
+  const reserve = () => deps.scripts.reserve(product.id, ticketIds, product.type === 'reserve', RESERVE_CHUNK);
   let result: ReserveResult = await reserve();
   if (!result.loaded) {
     // Redis lost the product: rebuild it from the ledger, then decide.
@@ -70,7 +76,7 @@ async function reserveChunk(deps: Deps, product: Product, ticketIds: string[]): 
     result = await reserve();
     if (!result.loaded) throw new Error(`product ${product.id} is not loaded in Redis`);
   }
-  const holds: Hold[] = result.tickets.filter((t) => t.status === 'reserved')
+  const holds: Hold[] = result.tickets.filter((t) => t.status === 'reserved' && t.hold)
     .map((t) => ({ ticketId: t.ticketId, requestId: t.requestId, hold: t.hold }));
   await fulfilAll(deps, product, holds);
   // Only a call that ended a ticket sweeps: the jobs of tickets a sweep already ended
@@ -78,7 +84,6 @@ async function reserveChunk(deps: Deps, product: Product, ticketIds: string[]): 
   if (result.endedSoldOut) await sweepSoldOut(deps, product);
   return {
     handled: result.tickets.map((t) => ({ ticketId: t.ticketId, outcome: t.status, requestId: t.requestId })),
-    rest: ticketIds.slice(result.tickets.length),
-    waitMs: result.waitMs,
+    statuses: result.statuses, left: result.left, waitMs: result.waitMs,
   };
 }

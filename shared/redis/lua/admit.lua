@@ -1,17 +1,22 @@
 --[[
   Admits one purchase request at the door, or says why not. One round trip, no MySQL.
-    KEYS[1..6] product keys (see includes/product.lua)
-    KEYS[7] the new ticket's hash   KEYS[8] idempotency key (or a never-set key)
-    KEYS[9] the user's rate-limit counter
+    KEYS[1..8] product keys (see includes/product.lua)
+    KEYS[9] the new ticket's hash   KEYS[10] idempotency key (or a never-set key)
+    KEYS[11] the user's rate-limit counter
     ARGV[1] ticketId  ARGV[2] userId  ARGV[3] quantity  ARGV[4] paymentMethod
     ARGV[5] Idempotency-Key or ''  ARGV[6] requestId  ARGV[7] user requests per second
     ARGV[8] max queued tickets  ARGV[9] idempotency TTL (s)
     ARGV[10] id of the admission job (batch) the API will add the ticket to, or ''
+    ARGV[11] the ticket's lottery order key (a negative integer, see docs/event-log.md),
+             or '' when the product has no pre-queue
   Returns one of:
-    {'created', ticketId, position, ratePerSecond}   {'existing', ticketId}   {'not_loaded'}
-    {'not_open', opensAtMs, nowMs}    {'paused'}   {'sold_out'}   {'busy'}
+    {'created', ticketId, position, ratePerSecond, measuredPerSecond, drawAtMs, preQueued, nowMs}
+        (position -1 and drawAtMs = opensAt for a pre-queued ticket, drawAtMs -1 otherwise)
+    {'existing', ticketId}   {'not_loaded'}
+    {'not_open', opensAtMs, nowMs, queueOpensAtMs}    {'paused'}   {'sold_out'}   {'busy'}
     {'over_limit', perUserLimit, held}   {'rate_limited', retryAfterMs}
-  The decision "is it open" uses Redis TIME: one clock for every API process.
+  The decision "is it open" (and "is the pre-queue open") uses Redis TIME: one clock for
+  every API process. Each refusal is counted in the product hash (`r_<code>`) for the log.
 ]]
 --- @include "product"
 
@@ -20,49 +25,65 @@ if not loaded() then return {'not_loaded'} end
 local ticketId, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local idem = ARGV[5]
 
+local function refuse(code, ...)
+  redis.call('HINCRBY', K_PRODUCT, 'r_' .. code, 1)
+  return {code, ...}
+end
+
 if idem ~= '' then
-  local existing = redis.call('GET', KEYS[8])
+  local existing = redis.call('GET', KEYS[10])
   if existing then return {'existing', existing} end
 end
 local live = redis.call('HGET', K_LIVE, user)
 if live then
-  if idem ~= '' then redis.call('SET', KEYS[8], live, 'EX', tonumber(ARGV[9])) end
+  if idem ~= '' then redis.call('SET', KEYS[10], live, 'EX', tonumber(ARGV[9])) end
   return {'existing', live}
 end
 
-local count = redis.call('INCR', KEYS[9])
-if count == 1 then redis.call('PEXPIRE', KEYS[9], 1000) end
+local count = redis.call('INCR', KEYS[11])
+if count == 1 then redis.call('PEXPIRE', KEYS[11], 1000) end
 if count > tonumber(ARGV[7]) then
-  return {'rate_limited', math.max(redis.call('PTTL', KEYS[9]), 1)}
+  return refuse('rate_limited', math.max(redis.call('PTTL', KEYS[11]), 1))
 end
 
 -- One read of the product's fields instead of one per field.
-local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued', 'rate')
+local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued', 'rate', 'qOpensAt', 'mr')
 local function field(i) return tonumber(f[i] or '0') or 0 end
 
 local now = nowMs()
-local opensAt = field(1)
-if opensAt > now then return {'not_open', opensAt, now} end
-if field(2) == 1 then return {'paused'} end
-if qty > field(3) + field(4) then return {'sold_out'} end
+local opensAt, qOpensAt = field(1), tonumber(f[8] or '-1') or -1
+local pre = false
+if opensAt > now then
+  -- Before the opening instant only the pre-queue admits, and only with a lottery key.
+  if qOpensAt < 0 or qOpensAt > now or ARGV[11] == '' then return refuse('not_open', opensAt, now, qOpensAt) end
+  pre = true
+end
+if field(2) == 1 then return refuse('paused') end
+if qty > field(3) + field(4) then return refuse('sold_out') end
 
 local limit = field(5)
 local held = tonumber(redis.call('HGET', K_HELD, user) or '0')
-if limit > 0 and held + qty > limit then return {'over_limit', limit, held} end
-if field(6) >= tonumber(ARGV[8]) then return {'busy'} end
+if limit > 0 and held + qty > limit then return refuse('over_limit', limit, held) end
+if field(6) >= tonumber(ARGV[8]) then return refuse('busy') end
 
-local seq = redis.call('HINCRBY', K_PRODUCT, 'seq', 1)
+local seq
+if pre then seq = ARGV[11] else seq = tostring(redis.call('HINCRBY', K_PRODUCT, 'seq', 1)) end
 local fields = {'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued', 'seq', seq, 'created', now, 'rid', ARGV[6]}
 -- The janitor looks the job up by this id to find tickets whose job never made it.
 if ARGV[10] and ARGV[10] ~= '' then
   fields[#fields + 1] = 'job'
   fields[#fields + 1] = ARGV[10]
 end
-redis.call('HSET', KEYS[7], unpack(fields))
+redis.call('HSET', KEYS[9], unpack(fields))
 if idem ~= '' then
-  redis.call('SET', KEYS[8], ticketId, 'EX', tonumber(ARGV[9]))
+  redis.call('SET', KEYS[10], ticketId, 'EX', tonumber(ARGV[9]))
 end
 redis.call('ZADD', K_QUEUED, seq, ticketId)
+redis.call('ZADD', K_PENDING, seq, ticketId)
 redis.call('HSET', K_LIVE, user, ticketId)
 redis.call('HINCRBY', K_PRODUCT, 't_queued', 1)
-return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1, field(7)}
+logEvent('admitted', ticketId, user, qty, seq, ARGV[4])
+if pre then
+  return {'created', ticketId, -1, field(7), f[9] or '0', opensAt, redis.call('ZCOUNT', K_QUEUED, '-inf', '(0'), now}
+end
+return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1, field(7), f[9] or '0', -1, 0, now}

@@ -3,7 +3,7 @@
   never be stored, and gives its units back exactly once: to the oldest parked tickets first. Idempotent: the ids of
   the tickets that received the units are kept on the released ticket, so a retry
   returns the same list and the caller can finish handing them over.
-    KEYS[1..6] product keys   KEYS[7] ticket hash
+    KEYS[1..8] product keys   KEYS[9] ticket hash
     ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] new status ('payment_failed'|'expired'|'rejected')
     ARGV[4] reason  ARGV[5] terminal TTL (s)  ARGV[6] hold (ms)  ARGV[7] batch size
   Returns {outcome, promotedIds, remainingQueuedToSweep} where outcome is 'released' (also
@@ -15,7 +15,7 @@
 
 if not loaded() then return {'not_loaded', {}, 0} end
 
-local tkey, ticketId, prefix, newStatus = KEYS[7], ARGV[1], ARGV[2], ARGV[3]
+local tkey, ticketId, prefix, newStatus = KEYS[9], ARGV[1], ARGV[2], ARGV[3]
 local ttl, holdMs, batch = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local status, user, qty, given = unpack(redis.call('HMGET', tkey, 'status', 'user', 'qty', 'promoted'))
 if not status then return {'missing', {}, 0} end

@@ -2,7 +2,7 @@
   Records a successful charge: the ticket's held units become sold. Only a ticket that
   is still reserved can be paid; a ticket whose hold already expired or failed keeps
   its terminal status (the caller refunds the late charge).
-    KEYS[1..6] product keys   KEYS[7] ticket hash
+    KEYS[1..8] product keys   KEYS[9] ticket hash
     ARGV[1] ticketId  ARGV[2] ticket prefix  ARGV[3] terminal TTL (s)  ARGV[4] hold (ms)
     ARGV[5] sweep batch size
   Returns {outcome, promotedIds, remainingQueuedToSweep}, the shape of every script that
@@ -17,7 +17,7 @@
 
 if not loaded() then return {'not_loaded', {}, 0} end
 
-local tkey, ticketId, prefix = KEYS[7], ARGV[1], ARGV[2]
+local tkey, ticketId, prefix = KEYS[9], ARGV[1], ARGV[2]
 local ttl, holdMs, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local status, qty, given = unpack(redis.call('HMGET', tkey, 'status', 'qty', 'promoted'))
 if not status then return {'missing', {}, 0} end

@@ -27,8 +27,10 @@ describe('admit.lua', () => {
     const s = await drop(5);
     const first = await s.admit('ann');
     const second = await s.admit('bob', { quantity: 1, paymentMethod: 'pm_card_declined' });
-    expect(first).toEqual({ outcome: 'created', ticketId: expect.any(String), position: 0, ratePerSecond: ctx.config.ADMISSION_RATE_PER_SEC });
-    expect(second).toEqual({ outcome: 'created', ticketId: expect.any(String), position: 1, ratePerSecond: ctx.config.ADMISSION_RATE_PER_SEC });
+    const created = { outcome: 'created', ticketId: expect.any(String), ratePerSecond: ctx.config.ADMISSION_RATE_PER_SEC, measuredPerSecond: 0,
+      drawAtMs: null, preQueued: 0, nowMs: expect.any(Number) };
+    expect(first).toEqual({ ...created, position: 0 });
+    expect(second).toEqual({ ...created, position: 1 });
     expectOutcome(first, 'created');
     expectOutcome(second, 'created');
     expect(await s.ticket(second.ticketId)).toMatchObject({ user: 'bob', qty: '1', pm: 'pm_card_declined', status: 'queued', seq: '2' });
@@ -167,7 +169,7 @@ describe('admit.lua', () => {
       const ticketOf = new Map(won.map(({ u, r }) => [u, r.ticketId]));
       for (const { u, r } of replies) expect(r).toMatchObject({ ticketId: ticketOf.get(u) });
       expect(await expectConsistent(s)).toMatchObject({ t_queued: 250, seq: 250 });
-      const positions = won.map(({ r }) => r.position).sort((a, b) => a - b);
+      const positions = won.map(({ r }) => r.position ?? -1).sort((a, b) => a - b);
       expect(positions).toEqual(Array.from({ length: 250 }, (_, i) => i));
     } finally {
       await conns.close();

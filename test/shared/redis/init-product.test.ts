@@ -17,7 +17,7 @@ describe('init-product.lua', () => {
   it('loads the product hash and the held units when nothing is there, and answers 1', async () => {
     const s = productScripts(ctx, 987_656);
     const fields = { type: 'reserve', opensAt: 0, limit: 2, total: 10, available: 7, reserved: 1, sold: 2, seq: 0, t_paid: 2, t_reserved: 1 };
-    expect(await ctx.deps.scripts.initProduct(s.productId, fields, new Map([['ann', 2], ['bob', 1]]))).toBe(true);
+    expect(await ctx.deps.scripts.initProduct(s.productId, fields, new Map([['ann', 2], ['bob', 1]]), '{}', '')).toBe(true);
     expect(await s.state()).toMatchObject({ ...fields, type: 'reserve' });
     expect(await s.held()).toEqual({ ann: 2, bob: 1 });
     expect(await s.admit('ann', { quantity: 1 })).toEqual({ outcome: 'over_limit', limit: 2, held: 2 });
@@ -29,7 +29,7 @@ describe('init-product.lua', () => {
     await s.reserve(await s.admitted('ann'));
     const before = await s.state();
     const fields = { total: 999, available: 999, reserved: 0 };
-    expect(await ctx.deps.scripts.initProduct(s.productId, fields, new Map([['mallory', 5]]))).toBe(false);
+    expect(await ctx.deps.scripts.initProduct(s.productId, fields, new Map([['mallory', 5]]), '{}', '')).toBe(false);
     expect(await s.state()).toEqual(before);
     expect(await s.held()).toEqual({ ann: 1 });
   });

@@ -193,12 +193,8 @@ describe('reserve.lua with a batch (one admission job)', () => {
     const before = await s.state();
     const reply = await s.reserveBatch(ids);
     expectLoaded(reply);
-    expect(reply.tickets).toHaveLength(3);
-    expect(reply.tickets).toEqual([
-      { ticketId: ids[0], status: 'paid', requestId: 'req-test' },
-      { ticketId: ids[1], status: 'sold_out', requestId: 'req-test' },
-      { ticketId: ids[2], status: 'missing' },
-    ]);
+    expect(reply.tickets).toEqual([]);
+    expect({ statuses: reply.statuses, left: reply.left }).toEqual({ statuses: ['paid', 'sold_out', 'missing'], left: 0 });
     expect(await s.state()).toEqual(before);
   });
 
@@ -233,15 +229,40 @@ describe('reserve.lua with a batch (one admission job)', () => {
     expect(waitMs).toBeGreaterThan(80);
     expect(waitMs).toBeLessThanOrEqual(100);
     expect(await s.queued()).toEqual(ids.slice(2));
-    // Tickets no longer queued cost no token: the retried batch starts where it stopped.
+    // Tickets no longer pending cost no token: the retried batch starts where it stopped.
+    await new Promise((r) => setTimeout(r, waitMs));
     const again = await s.reserveBatch(ids);
     expectLoaded(again);
-    expect(again.tickets.length).toBeLessThan(5);
-    expect(again.tickets.slice(0, 2).map((r) => r.status)).toEqual(['reserved', 'reserved']);
+    expect(again.tickets.map((t) => t.ticketId)).toEqual(ids.slice(2, 4));
+    expect(again.statuses).toEqual(['reserved', 'reserved', 'reserved', 'reserved', 'queued']);
     // Without the rate (general products, or a test's direct call) every ticket is handled.
     const all = await s.reserveBatch(ids, false);
     expectLoaded(all);
-    expect(all.tickets).toHaveLength(5);
+    expect(all.tickets.map((t) => t.ticketId)).toEqual(ids.slice(4));
     expect(await s.queued()).toEqual([]);
+  });
+
+  it('takes tickets from the head of the queue whatever job asks: a job of later tickets serves earlier ones first', async () => {
+    const s = await drop(2);
+    const [a, b, c] = [await s.admitted('ann'), await s.admitted('bob'), await s.admitted('cat')];
+    const reply = await s.reserveBatch([c], false);
+    expectLoaded(reply);
+    expect(reply.tickets.map((t) => [t.ticketId, t.status])).toEqual([[a, 'reserved'], [b, 'reserved'], [c, 'waiting']]);
+    expect({ statuses: reply.statuses, left: reply.left }).toEqual({ statuses: ['waiting'], left: 0 });
+    // A job of tickets already taken takes nothing more.
+    const again = await s.reserveBatch([a], false);
+    expectLoaded(again);
+    expect(again.tickets).toEqual([]);
+    expect(await s.waiting()).toEqual([c]);
+  });
+
+  it('stops after `max` tickets a call, and says how many of the job are left', async () => {
+    const s = await drop(10, { perUserLimit: 5 });
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(await s.admitted(`u${i}`));
+    const reply = await s.reserveBatch([ids[4]], false, 3);
+    expectLoaded(reply);
+    expect(reply.tickets.map((t) => t.ticketId)).toEqual(ids.slice(0, 3));
+    expect({ left: reply.left, waitMs: reply.waitMs, statuses: reply.statuses }).toEqual({ left: 1, waitMs: 0, statuses: ['queued'] });
   });
 });

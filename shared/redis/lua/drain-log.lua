@@ -1,0 +1,28 @@
+--[[
+  The drain's two steps on a drop's log (docs/event-log.md).
+    KEYS[1..8] product keys
+    ARGV[1] 'read': ARGV[2] most events  -> {events (XRANGE reply, oldest first), refusals}
+            where refusals are the door's refusal counts since the last drain, taken
+            (zeroed) in the same step: {code, n, code, n, ...}
+    ARGV[1] 'trim': ARGV[2] id of the last event MySQL now has -> events left in the log
+  A drain reads, writes to MySQL, then trims up to what MySQL has: a drain that dies in
+  between leaves the events for the next (MySQL ignores rows it has).
+]]
+--- @include "product"
+
+if ARGV[1] == 'trim' then
+  local ms, n = string.match(ARGV[2], '^(%d+)-(%d+)$')
+  redis.call('XTRIM', K_LOG, 'MINID', ms .. '-' .. (tonumber(n) + 1))
+  return redis.call('XLEN', K_LOG)
+end
+
+local refusals = {}
+for _, code in ipairs({'not_open', 'paused', 'sold_out', 'over_limit', 'busy', 'rate_limited'}) do
+  local n = tonumber(redis.call('HGET', K_PRODUCT, 'r_' .. code) or '0')
+  if n and n > 0 then
+    redis.call('HINCRBY', K_PRODUCT, 'r_' .. code, -n)
+    refusals[#refusals + 1] = code
+    refusals[#refusals + 1] = n
+  end
+end
+return {redis.call('XRANGE', K_LOG, '-', '+', 'COUNT', tonumber(ARGV[2])), refusals}
