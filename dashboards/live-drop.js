@@ -170,7 +170,7 @@ function card(p) {
     { key: 'failed', color: 'var(--failed)', label: 'failed + expired' },
     { key: 'paid', color: 'var(--paid)', label: 'paid' },
   ]);
-  const jobs = h('p', { class: 'chart__foot' });
+  const jobs = h('p', { class: 'chart__foot', dataset: { role: 'jobs' } });
   depth.el.append(jobs);
 
   const outcomeRows = new Map();
@@ -224,6 +224,10 @@ function card(p) {
     const bits = [`#${q.id}`, q.type === 'reserve' ? 'Drop' : 'General', money(q.price, q.currency)];
     if (q.type === 'reserve') bits.push(q.perUserLimit > 0 ? `${q.perUserLimit} per buyer` : 'no per-buyer limit');
     if (opensAt !== null) bits.push(`${opensAt > serverNow() ? 'opens' : 'opened'} ${new Date(opensAt).toISOString().replace('T', ' ').slice(0, 19)} UTC`);
+    if (q.queueOpensAt) {
+      const drawn = opensAt !== null && opensAt <= serverNow();
+      bits.push(drawn ? `pre-queue of ${fmtInt(q.preQueued)} drawn` : `pre-queue ${fmtInt(q.preQueued)} (draw at opensAt)`);
+    }
     if (q.type === 'general') bits.push('shared general queue');
     meta.textContent = bits.join(' · ');
 
@@ -249,7 +253,7 @@ function card(p) {
     depth.draw(points, now, fmtInt(q.tickets.queued));
     admitted.draw(points, now, fmtRate(q.rates.admitted));
     settled.draw(points, now, fmtRate(q.rates.paid + q.rates.failed));
-    const eta = q.ratePerSecond && q.tickets.queued > 0 ? ` · ≈ ${duration((q.tickets.queued / q.ratePerSecond) * 1000)} to serve` : '';
+    const eta = q.lastEtaMs !== null && q.lastEtaMs !== undefined ? ` · last in line served in ≈ ${duration(q.lastEtaMs)}` : '';
     const pay = q.type === 'reserve' ? ` · payments ${fmtInt(q.payments.waiting)} waiting, ${fmtInt(q.payments.active)} active` : '';
     jobs.textContent = `${fmtInt(q.queue.waiting)} jobs waiting · ${fmtInt(q.queue.active)} active${eta}${pay}`;
     jobs.title = `BullMQ queues ${q.queueName}, ${q.paymentQueueName}`;
@@ -266,6 +270,10 @@ function card(p) {
 
 function phase(p, opensAt) {
   if (p.paused) return ['paused', 'Paused'];
+  const queueOpensAt = p.queueOpensAt ? Date.parse(p.queueOpensAt) : null;
+  if (queueOpensAt !== null && opensAt !== null && queueOpensAt <= serverNow() && opensAt > serverNow()) {
+    return ['upcoming', `Pre-queue open · draw in ${countdown(opensAt - serverNow())}`];
+  }
   if (opensAt !== null && opensAt > serverNow()) return ['upcoming', `Opens in ${countdown(opensAt - serverNow())}`];
   if (p.stock.total > 0 && p.stock.available + p.stock.reserved === 0) return ['soldout', 'Sold out'];
   if (p.type === 'reserve' && p.stock.available === 0 && p.stock.reserved > 0) return ['live', 'Live · all units held'];

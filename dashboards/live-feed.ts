@@ -1,6 +1,7 @@
 import type { Deps } from '../shared/deps.ts';
 import { overview, type QueueDepth } from '../shared/domain/reporting/overview.ts';
 import type { TicketStatus } from '../shared/domain/tickets/statuses.ts';
+import { etaMs } from '../shared/domain/tickets/read-ticket.ts';
 
 /** One product on the dashboard: its live numbers and its rates since the last frame. */
 export type ProductFrame = {
@@ -10,6 +11,13 @@ export type ProductFrame = {
   price: number;
   currency: string;
   opensAt: string | null;
+  /** When its pre-queue opens (null: none), and how many tickets it took. */
+  queueOpensAt: string | null;
+  preQueued: number;
+  /** The ETA of the last ticket in the queue (ms from this frame; null with none queued or no rate). */
+  lastEtaMs: number | null;
+  /** The admission rate measured while the queue was backed up (0 until measured). */
+  measuredPerSecond: number;
   perUserLimit: number;
   paused: boolean;
   ratePerSecond: number | null;
@@ -56,6 +64,13 @@ const byKey = (nowMs: number) => (a: ProductFrame, b: ProductFrame) => {
   const [x, y] = [sortKey(a, nowMs), sortKey(b, nowMs)];
   return x[0] - y[0] || x[1] - y[1] || a.id - b.id;
 };
+
+/** The wait of the last queued ticket: until the draw (a pre-queue), then its place at the drop's speed. */
+function lastEta(p: { tickets: Record<TicketStatus, number>; ratePerSecond: number; measuredPerSecond: number; opensAtMs: number }, nowMs: number): number | null {
+  if (p.tickets.queued === 0) return null;
+  const wait = etaMs(p.tickets.queued - 1, { ratePerSecond: p.ratePerSecond, measuredPerSecond: p.measuredPerSecond });
+  return wait === undefined ? null : wait + Math.max(0, p.opensAtMs - nowMs);
+}
 
 /**
  * Samples the live state once a second while at least one dashboard is open, whoever
@@ -131,6 +146,10 @@ export class LiveFeed {
         price: (meta?.priceMinor ?? 0) / 100,
         currency: meta?.currency ?? 'USD',
         opensAt: p.type === 'reserve' && p.opensAtMs >= 0 ? new Date(p.opensAtMs).toISOString() : null,
+        queueOpensAt: p.type === 'reserve' && p.queueOpensAtMs >= 0 ? new Date(p.queueOpensAtMs).toISOString() : null,
+        preQueued: p.preQueued,
+        lastEtaMs: lastEta(p, state.serverTimeMs),
+        measuredPerSecond: p.measuredPerSecond,
         perUserLimit: p.perUserLimit,
         paused: p.paused,
         ratePerSecond: p.type === 'reserve' ? p.ratePerSecond : null,

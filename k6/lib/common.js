@@ -277,6 +277,8 @@ export function waitReady(timeoutS, baseUrl = BASE_URL) {
  * @property {string} name
  * @property {'reserve' | 'general'} type
  * @property {string | null} opensAt
+ * @property {string | null} [queueOpensAt] start of the pre-queue (reserve products that have one)
+ * @property {{commitment: string | null, seed: string | null} | null} [lottery] the pre-queue's lottery
  * @property {number} perUserLimit
  * @property {{total: number, available: number}} stock
  * @property {string} [serverTime]
@@ -299,6 +301,59 @@ export function createProduct(spec) {
   });
   if (!ok) throw new Error(`POST /admin/products failed: ${res.status} ${res.body}`);
   return /** @type {Product} */ (product);
+}
+
+/**
+ * GET /products/:id (public); null on a non-200 answer.
+ * @param {number} productId
+ * @returns {Product | null}
+ */
+export function getProduct(productId) {
+  const res = http.get(`${BASE_URL}/products/${productId}`, {
+    headers: { Accept: 'application/json' },
+    tags: { name: 'GET /products/:id' },
+  });
+  if (res.status !== 200) {
+    console.warn(`product ${productId}: ${res.status} ${res.body}`);
+    return null;
+  }
+  return /** @type {Product | null} */ (jsonBody(res));
+}
+
+/**
+ * @typedef {object} AuditViolation
+ * @property {string} code
+ * @property {string} message
+ * @property {string} [eventId]
+ * @property {string} [ticketId]
+ */
+
+/**
+ * @typedef {object} AuditVerdict
+ * @property {boolean} ok
+ * @property {number} events
+ * @property {AuditViolation[]} violations the first ones (the API keeps 100)
+ * @property {number} [violationCount] all of them
+ * @property {{admitted: number, preQueued: number, byStatus: Record<string, number>}} tickets
+ * @property {{commitment: string | null, seedRevealed: boolean, verified: boolean | null}} lottery
+ */
+
+/**
+ * GET /admin/products/:id/audit: the replay of the drop's event log; null on a non-200 answer.
+ * @param {number} productId
+ * @returns {AuditVerdict | null}
+ */
+export function productAudit(productId) {
+  const res = http.get(`${BASE_URL}/admin/products/${productId}/audit`, {
+    headers: adminHeaders(),
+    tags: { name: 'GET /admin/products/:id/audit' },
+    timeout: '120s',
+  });
+  if (res.status !== 200) {
+    console.warn(`audit of product ${productId}: ${res.status} ${res.body}`);
+    return null;
+  }
+  return /** @type {AuditVerdict | null} */ (jsonBody(res));
 }
 
 /**
@@ -462,10 +517,14 @@ function classify(res) {
   }
   if (res.status === 409 && code === 'sold_out') return { final: { kind: 'sold_out', res } };
   if (res.status === 409 && code === 'not_open') {
-    // The server's clock decides; wait until its opensAt (bounded) and knock again.
+    // The server's clock decides; wait until its opensAt (bounded) and knock again, or
+    // until its queueOpensAt when the drop has a pre-queue that is not open yet.
     const body = jsonBody(res);
     const err = body && body.error ? body.error : {};
-    const waitMs = Date.parse(err.opensAt) - Date.parse(err.serverTime);
+    const serverTime = Date.parse(err.serverTime);
+    const queueOpensAt = typeof err.queueOpensAt === 'string' ? Date.parse(err.queueOpensAt) : NaN;
+    const gate = Number.isFinite(queueOpensAt) && queueOpensAt > serverTime ? queueOpensAt : Date.parse(err.opensAt);
+    const waitMs = gate - serverTime;
     const s = Number.isFinite(waitMs) ? waitMs / 1000 : 0.5;
     return { retryInS: Math.min(Math.max(s, 0.05), MAX_RETRY_AFTER_S) };
   }
@@ -549,20 +608,37 @@ function doubleClick(req, deadline) {
 }
 
 /**
+ * A pre-queued ticket as its buyer expects it (DESIGN.md, pre-queue): the draw is at
+ * `drawAtMs` (the drop's opensAt); until then the ticket has `drawAt` and no `position`.
+ * Judged on the server's clock, estimated as k6's clock + `skewMs`.
+ * @typedef {object} PreQueueExpectation
+ * @property {number} drawAtMs the drop's opensAt, epoch ms
+ * @property {number} skewMs server clock minus k6 clock
+ */
+
+/** Margin around the draw within which a ticket's shape is not judged (clock skew, latency). */
+const DRAW_MARGIN_MS = 500;
+
+/** @param {unknown} v @returns {boolean} */
+const isNumber = (v) => typeof v === 'number' && Number.isFinite(v);
+
+/**
  * Poll GET /tickets/:id until a terminal status or the deadline.
  * @param {string} baseUrl
  * @param {string} ticketId
  * @param {string} token
  * @param {number} firstWaitMs
  * @param {number} deadline epoch ms
+ * @param {PreQueueExpectation} [preQueue] the ticket is pre-queued: check its shape before and after the draw
  * @returns {string | null} the terminal status, or null when lost
  */
-export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline) {
+export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline, preQueue) {
   const params = { headers: bearerHeaders(token), tags: { name: POLL_NAME } };
   let waitMs = firstWaitMs;
   let lastStatus = 'none';
   while (Date.now() + waitMs <= deadline) {
     sleep(Math.min(Math.max(waitMs, 20), 5000) / 1000);
+    const sentServerMs = preQueue ? Date.now() + preQueue.skewMs : 0;
     const res = http.get(`${baseUrl}/tickets/${encodeURIComponent(ticketId)}`, params);
     count5xx(res, 'ticket');
     if (res.status === 200) {
@@ -573,6 +649,7 @@ export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline) {
       if (!['queued', 'reserved'].includes(status)) {
         metrics.unexpectedResponse.add(1, { http_status: '200', code: `ticket_status_${status}`, endpoint: 'ticket' });
       }
+      if (preQueue && status === 'queued') checkPreQueuedTicket(t, preQueue, sentServerMs, Date.now() + preQueue.skewMs);
       waitMs = t && typeof t.pollAfterMs === 'number' ? t.pollAfterMs : waitMs || DEFAULT_POLL_MS;
     } else if (res.status === 429 || res.status === 503) {
       waitMs = retryAfterSeconds(res, 1) * 1000;
@@ -591,12 +668,48 @@ export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline) {
 }
 
 /**
+ * A queued pre-queued ticket read by its owner: before the draw it has `drawAt` (= opensAt)
+ * and no `position` (anything else is an unexpected_response); after the draw it has a
+ * `position` (a check). A read that may straddle the draw is not judged.
+ * @param {any} t the ticket body
+ * @param {PreQueueExpectation} pq
+ * @param {number} sentServerMs the request's start on the server's clock (estimated)
+ * @param {number} doneServerMs its end on the server's clock (estimated)
+ */
+function checkPreQueuedTicket(t, pq, sentServerMs, doneServerMs) {
+  if (doneServerMs < pq.drawAtMs - DRAW_MARGIN_MS) {
+    const ok = check(t, {
+      'pre-queue ticket: drawAt == opensAt and no position before the draw': (x) =>
+        typeof x.drawAt === 'string' && Date.parse(x.drawAt) === pq.drawAtMs && x.position === undefined,
+      'pre-queue ticket: etaMs before the draw': (x) => isNumber(x.etaMs),
+    });
+    if (!ok && !(typeof t.drawAt === 'string' && Date.parse(t.drawAt) === pq.drawAtMs && t.position === undefined)) {
+      metrics.unexpectedResponse.add(1, { http_status: '200', code: 'pre_queue_ticket_shape', endpoint: 'ticket' });
+      console.warn(`pre-queued ticket before the draw: ${JSON.stringify(t)}`);
+    }
+  } else if (sentServerMs > pq.drawAtMs + DRAW_MARGIN_MS) {
+    check(t, { 'pre-queue ticket: a position (and no drawAt) after the draw': (x) => isNumber(x.position) && x.drawAt === undefined });
+  }
+}
+
+/**
  * @typedef {object} BuyOptions
  * @property {number} productId
  * @property {string} userId
  * @property {boolean} [doubleClick] click twice at once with the same Idempotency-Key
  * @property {string} [paymentMethod] default pm_card_ok
  * @property {string} [baseUrl] the API to buy from: default BASE_URL
+ * @property {PreQueueExpectation} [preQueue] the buyer arrives in the pre-queue (between
+ *   queueOpensAt and opensAt): the answer must be a pre-queued ticket (202, `drawAt` == opensAt,
+ *   no `position`), anything else counts as unexpected_response; the poll deadline runs from the draw
+ */
+
+/**
+ * @typedef {object} BuyResult
+ * @property {string} outcome a terminal status, 'door_sold_out', 'lost', 'gave_up' or 'unexpected'
+ * @property {boolean} preQueued the ticket the buyer got was pre-queued (its answer had `drawAt`)
+ * @property {boolean} late a pre-queue buyer who could only knock within DRAW_MARGIN_MS of the draw
+ *   (k6 could not start it in time): its answer was not judged as a pre-queue answer
  */
 
 /**
@@ -606,28 +719,73 @@ export function pollTicket(baseUrl, ticketId, token, firstWaitMs, deadline) {
  * @returns {string} the outcome: a terminal status, 'door_sold_out', 'lost', 'gave_up' or 'unexpected'
  */
 export function buy(o) {
+  return buyer(o).outcome;
+}
+
+/**
+ * One buyer, as `buy`, telling also whether its ticket was pre-queued.
+ * @param {BuyOptions} o
+ * @returns {BuyResult}
+ */
+export function buyer(o) {
   const started = Date.now();
   const token = buyerToken(o.userId);
   const baseUrl = o.baseUrl ?? BASE_URL;
   const req = purchaseRequest(baseUrl, o.productId, token, `${o.userId}-${randomId()}`, o.paymentMethod || 'pm_card_ok');
   const admissionDeadline = started + ADMISSION_DEADLINE_S * 1000;
+  const late = !!o.preQueue && started + o.preQueue.skewMs > o.preQueue.drawAtMs - DRAW_MARGIN_MS;
+  const pq = late ? undefined : o.preQueue;
   const admission = o.doubleClick ? doubleClick(req, admissionDeadline) : admitWithRetry(req, admissionDeadline);
+  const body = admission.kind === 'ticket' && admission.res ? jsonBody(admission.res) : null;
+  const preQueued = !!body && typeof body.drawAt === 'string';
+  // An 'unexpected' admission is already counted.
+  if (pq && !checkPreQueueAdmission(admission, body, pq) && admission.kind !== 'unexpected') {
+    metrics.unexpectedResponse.add(1, {
+      http_status: String(admission.res ? admission.res.status : 0), code: 'pre_queue_answer', endpoint: 'admission',
+    });
+    console.warn(`pre-queue buyer ${o.userId} got ${admission.kind}: ${admission.res ? `${admission.res.status} ${admission.res.body}` : 'no answer'}`);
+  }
 
   if (admission.kind === 'sold_out') {
     metrics.doorSoldOut.add(1);
-    return 'door_sold_out';
+    return { outcome: 'door_sold_out', preQueued, late };
   }
-  if (admission.kind !== 'ticket' || admission.ticketId === undefined) return admission.kind;
+  if (admission.kind !== 'ticket' || admission.ticketId === undefined) return { outcome: admission.kind, preQueued, late };
 
-  const status = pollTicket(baseUrl, admission.ticketId, token, admission.pollAfterMs ?? DEFAULT_POLL_MS, Date.now() + POLL_DEADLINE_S * 1000);
+  // A pre-queued ticket waits for the draw first: its poll deadline runs from opensAt.
+  const untilDrawMs = preQueued && pq ? Math.max(0, pq.drawAtMs - pq.skewMs - Date.now()) : 0;
+  const status = pollTicket(baseUrl, admission.ticketId, token, admission.pollAfterMs ?? DEFAULT_POLL_MS,
+    Date.now() + untilDrawMs + POLL_DEADLINE_S * 1000, preQueued ? pq : undefined);
   check(status, { 'ticket: reached a terminal status': (s) => s !== null });
   if (status === null) {
     metrics.ticketsLost.add(1);
-    return 'lost';
+    return { outcome: 'lost', preQueued, late };
   }
   metrics.timeToTerminal.add(Date.now() - started, { ticket_status: status });
   if (status === 'paid') metrics.ticketsPaid.add(1);
   else if (status === 'sold_out') metrics.ticketsSoldOut.add(1);
   else metrics.ticketsOtherTerminal.add(1, { ticket_status: status });
-  return status;
+  return { outcome: status, preQueued, late };
+}
+
+/**
+ * A pre-queue buyer's final admission answer: a new ticket (202, or the 200 repeat of it
+ * after a retry or a double click) that is queued, with `drawAt` == opensAt and no `position`.
+ * @param {Admission} admission
+ * @param {any} body the answer's parsed body (null unless a ticket)
+ * @param {PreQueueExpectation} pq
+ * @returns {boolean} the answer is one
+ */
+function checkPreQueueAdmission(admission, body, pq) {
+  const res = admission.res;
+  const isTicket = admission.kind === 'ticket' && !!body && !!res;
+  const results = check(body, {
+    'pre-queue: 202 pre-queued ticket (not sold_out, not refused)': () => isTicket && res !== null && (res.status === 202 || res.status === 200),
+    'pre-queue: status queued': (b) => isTicket && b.status === 'queued',
+    'pre-queue: drawAt == opensAt': (b) => isTicket && typeof b.drawAt === 'string' && Date.parse(b.drawAt) === pq.drawAtMs,
+    'pre-queue: no position before the draw': (b) => isTicket && b.position === undefined,
+  });
+  // Shape the contract adds, not part of the verdict on the buyer's place.
+  if (isTicket) check(body, { 'pre-queue: etaMs and pollAfterMs': (b) => isNumber(b.etaMs) && isNumber(b.pollAfterMs) });
+  return results;
 }

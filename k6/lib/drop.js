@@ -1,25 +1,30 @@
 // @ts-check
 // The reserve drop shared by drop.js and general-during-drop.js: its knobs, the
-// product it creates, the rush of buyers at opensAt, an "early bird" who knocks
-// before opensAt, and the stock invariants checked at the end.
+// product it creates, the pre-queue (buyers arriving before opensAt, drawn by lottery
+// at opensAt), the rush of buyers at opensAt, an "early bird" who knocks before the
+// door opens, and the invariants checked at the end (stock, lottery, the audit).
 
 import http from 'k6/http';
 import { check, fail } from 'k6';
+import crypto from 'k6/crypto';
 import exec from 'k6/execution';
+import { Counter } from 'k6/metrics';
 import {
   ADMISSION_DEADLINE_S,
   ADMISSION_NAME,
   BASE_URL,
   POLL_DEADLINE_S,
   bearerHeaders,
-  buy,
+  buyer,
   buyerToken,
   createProduct,
   emitBaselineZeros,
   envNum,
   errorCode,
+  getProduct,
   jsonBody,
   metrics,
+  productAudit,
   randomId,
   settleAndCheckStock,
   waitReady,
@@ -31,8 +36,19 @@ export const UNITS = envNum('UNITS', 100);
 export const BUYERS = envNum('BUYERS', UNITS * 10);
 /** The rush lasts this long from opensAt; buyers arrive evenly over it. */
 export const RUSH_SECONDS = envNum('RUSH_SECONDS', 10);
-/** opensAt is this many seconds after setup; the rush starts then. */
-export const OPENS_IN_S = envNum('OPENS_IN_S', 10);
+/** Buyers arriving in the pre-queue, before opensAt (default half the rush); 0: no pre-queue. */
+export const PRE_QUEUE_BUYERS = envNum('PRE_QUEUE_BUYERS', Math.round(BUYERS / 2));
+/** The pre-queue opens this long before opensAt (queueOpensAt); its buyers arrive over it. */
+export const PRE_QUEUE_SECONDS = envNum('PRE_QUEUE_SECONDS', 60);
+/** The drop has a pre-queue. */
+export const PRE_QUEUE = PRE_QUEUE_BUYERS > 0;
+/**
+ * The last second before opensAt gets no pre-queue arrival, so that no pre-queue buyer's
+ * request can reach the server after opensAt and be judged as a post-open one.
+ */
+export const PRE_QUEUE_GUARD_S = 1;
+/** opensAt is this many seconds after setup; the rush starts then. With a pre-queue, 5 s after it opens. */
+export const OPENS_IN_S = envNum('OPENS_IN_S', PRE_QUEUE ? PRE_QUEUE_SECONDS + 5 : 10);
 /** Fraction of buyers who click twice at once. */
 export const DOUBLE_CLICK_RATIO = envNum('DOUBLE_CLICK_RATIO', 0.1);
 /** Threshold for admission_latency p(99) in ms. */
@@ -46,6 +62,13 @@ if (!Number.isInteger(UNITS) || UNITS < 1) throw new Error(`UNITS must be a posi
 if (!Number.isInteger(BUYERS) || BUYERS < 1) throw new Error(`BUYERS must be a positive integer, got ${BUYERS}`);
 if (!(RUSH_SECONDS >= 1)) throw new Error(`RUSH_SECONDS must be at least 1, got ${RUSH_SECONDS}`);
 if (!(OPENS_IN_S >= 0)) throw new Error(`OPENS_IN_S must be >= 0, got ${OPENS_IN_S}`);
+if (!Number.isInteger(PRE_QUEUE_BUYERS) || PRE_QUEUE_BUYERS < 0) throw new Error(`PRE_QUEUE_BUYERS must be an integer >= 0, got ${PRE_QUEUE_BUYERS}`);
+if (PRE_QUEUE && !(PRE_QUEUE_SECONDS >= PRE_QUEUE_GUARD_S + 1)) {
+  throw new Error(`PRE_QUEUE_SECONDS must be at least ${PRE_QUEUE_GUARD_S + 1} (or PRE_QUEUE_BUYERS=0), got ${PRE_QUEUE_SECONDS}`);
+}
+if (PRE_QUEUE && OPENS_IN_S < PRE_QUEUE_SECONDS) {
+  throw new Error(`OPENS_IN_S (${OPENS_IN_S}) must be at least PRE_QUEUE_SECONDS (${PRE_QUEUE_SECONDS}): the pre-queue opens PRE_QUEUE_SECONDS before opensAt, after setup`);
+}
 if (!(DOUBLE_CLICK_RATIO >= 0 && DOUBLE_CLICK_RATIO <= 1)) throw new Error(`DOUBLE_CLICK_RATIO must be in [0, 1], got ${DOUBLE_CLICK_RATIO}`);
 
 /**

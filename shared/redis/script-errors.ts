@@ -9,8 +9,10 @@ export function scriptError(result: AdmitResult | (FreedUnits & { committed?: nu
   const r = result as { outcome: string } & Record<string, unknown>;
   switch (r.outcome) {
     case 'not_open':
-      return new DomainError('not_open', 'This product is not on sale yet.', {
+      return new DomainError('not_open', r.queueOpensAtMs === null || r.queueOpensAtMs === undefined
+        ? 'This product is not on sale yet.' : 'The queue for this product is not open yet.', {
         opensAt: new Date(Number(r.opensAtMs)).toISOString(),
+        queueOpensAt: r.queueOpensAtMs === null || r.queueOpensAtMs === undefined ? null : new Date(Number(r.queueOpensAtMs)).toISOString(),
         serverTime: new Date(Number(r.nowMs)).toISOString(),
       });
     case 'paused':

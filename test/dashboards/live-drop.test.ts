@@ -19,6 +19,7 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let drop: { id: number };
+let upcoming: { id: number };
 const external: string[] = [];
 let traffic: { stop(): Promise<void> };
 
@@ -66,7 +67,10 @@ beforeAll(async () => {
   await ctx.startWorkers();
   drop = await createDrop(ctx, 600, { name: "Air Max Day '26 — Volt", price: 160 });
   await ctx.http('PUT', `/admin/products/${drop.id}/rate`, { admin: true, body: { perSecond: 20 } });
-  await createDrop(ctx, 250, { name: 'Retro Runner — Cobalt', price: 180, opensAt: new Date(Date.now() + 15 * 60_000).toISOString() });
+  upcoming = await createDrop(ctx, 250, {
+    name: 'Retro Runner — Cobalt', price: 180, opensAt: new Date(Date.now() + 15 * 60_000).toISOString(), queueOpensAt: new Date(Date.now() - 60_000).toISOString(),
+  });
+  for (const user of ['early-1', 'early-2', 'early-3']) await ctx.http('POST', `/products/${upcoming.id}/purchases`, { token: await ctx.token(user), body: {} });
   await ctx.http('POST', '/admin/products', { admin: true, body: { name: 'Everyday crew socks (3-pack)', price: 14, type: 'general', stock: 5000 } });
 
   browser = await chromium.launch({
@@ -113,6 +117,14 @@ describe('the live drop dashboard', () => {
     mkdirSync(new URL('.', SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT.pathname });
     expect(external).toEqual([]);
+  });
+
+  it('shows a pre-queue with its size, and the ETA of the last ticket in line', async () => {
+    const c = card(upcoming.id);
+    await until(() => c.locator('.pill').textContent(), (t) => !!t?.startsWith('Pre-queue open'));
+    expect(await c.locator('.card__meta').textContent()).toContain('pre-queue 3 (draw at opensAt)');
+    // Three tickets behind a draw 15 minutes away: the last is served in about 15 minutes.
+    expect(await c.locator('[data-role="jobs"]').textContent()).toMatch(/last in line served in ≈ 1[45] min/);
   });
 
   it('pauses admission with its Pause button (503 paused) and resumes it', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, stats } from '../setup/buyers.ts';
 import { MAX_BATCH } from '../../shared/queues/admission-batches.ts';
 import { reserveQueueName, type TicketsJob } from '../../shared/queues/queues.ts';
 import { repairProduct } from '../../shared/domain/recovery/repair.ts';
@@ -64,6 +64,7 @@ describe('admission jobs carry batches of tickets', () => {
       const final = await pollUntilTerminal(ctx, [first, ...more].map((b) => ({ ticketId: b.ticketId!, token: b.token })));
       expect([...final.values()].map((t) => t.status)).toEqual(['paid', 'paid', 'paid']);
       expect((await stats(ctx, drop.id)).stock).toEqual({ total: 5, available: 2, reserved: 0, sold: 3 });
+      await expectAuditOk(ctx, drop.id);
     } finally {
       await ctx.stopWorkers();
     }
@@ -85,6 +86,7 @@ describe('admission jobs carry batches of tickets', () => {
       expect(handled).toBeLessThanOrEqual(2 + Math.ceil((20 * (Date.now() - started)) / 1000));
       const final = await pollUntilTerminal(ctx, answers.map((b) => ({ ticketId: b.ticketId!, token: b.token })), 30_000);
       expect([...final.values()].every((t) => t.status === 'paid')).toBe(true);
+      await expectAuditOk(ctx, drop.id);
     } finally {
       await ctx.stopWorkers();
     }

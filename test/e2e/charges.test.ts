@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { exited, spawnService } from '../setup/processes.ts';
-import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
 /**
  * Workers SIGKILLed twice while payment jobs are in flight, with a hold window (3 s)
@@ -76,6 +76,7 @@ describe('workers killed while the provider is charging', () => {
       const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
       expect(recon.body.payments.paidWithoutCharge).toEqual([]);
       expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
+      await expectAuditOk(ctx, drop.id);
     } finally {
       child.kill('SIGTERM');
       await exited(child);

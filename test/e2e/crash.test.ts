@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { exited, spawnService } from '../setup/processes.ts';
-import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
 /** The workers as a real child process, so the test can SIGKILL it mid-job. */
 function spawnWorkers(ctx: TestContext): ChildProcess {
@@ -51,6 +51,7 @@ describe('a worker killed mid-drain', () => {
       const sim = await providerLedger(ctx);
       const net = Object.keys(sim.charges).filter((t) => !(t in sim.refunds));
       expect(net.sort()).toEqual(paid.map((t) => t.ticketId).sort());
+      await expectAuditOk(ctx, drop.id);
     } finally {
       child.kill('SIGTERM');
       await exited(child);

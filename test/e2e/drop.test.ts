@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type HttpResult, type TestContext } from '../setup/context.ts';
 import { expectError, mapLimit, recordingHttp } from '../setup/drop-helpers.ts';
+import { expectAuditOk } from '../setup/buyers.ts';
 
 const BUYERS = 2_000;
 const STOCK = 200;
@@ -122,6 +123,7 @@ describe('a drop of 200 units to 2,000 buyers, end to end over HTTP with the wor
     expectError(late, 409, 'sold_out');
 
     expect(http.serverErrors()).toEqual([]);
+    await expectAuditOk(ctx, drop.id);
 
     console.log(
       [

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { productScripts } from '../setup/drop-helpers.ts';
+import { expectAuditOk } from '../setup/buyers.ts';
 import { processAdmission } from '../../shared/domain/reservation/reserve.ts';
 import { processPayment } from '../../shared/domain/payment/pay.ts';
 import { dropPaymentQueueName } from '../../shared/queues/queues.ts';
@@ -35,6 +36,7 @@ describe('units freed in a drop', () => {
     expect([ann, bob, cat].map((t) => final.get(t.ticketId)?.status)).toEqual(['paid', 'sold_out', 'paid']);
     const stats = (await ctx.http('GET', `/admin/products/${drop.id}/stats`, { admin: true })).body;
     expect(stats.stock).toEqual({ total: 2, available: 0, reserved: 0, sold: 2 });
+    await expectAuditOk(ctx, drop.id);
   });
 });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { recordingHttp } from '../setup/drop-helpers.ts';
+import { expectAuditOk } from '../setup/buyers.ts';
 
 let ctx: TestContext;
 let http: ReturnType<typeof recordingHttp>;
@@ -53,5 +54,6 @@ describe('a hold that runs out', () => {
     expect(stats.stock).toEqual({ total: units, available: 0, reserved: 0, sold: units });
     expect(stats.tickets).toMatchObject({ paid: units, expired: units, sold_out: 20 - 2 * units, queued: 0, reserved: 0 });
     expect(http.serverErrors()).toEqual([]);
+    await expectAuditOk(ctx, drop.id);
   });
 });

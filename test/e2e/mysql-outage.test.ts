@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
 import { TcpProxy } from '../setup/tcp-proxy.ts';
 
 describe('when MySQL is unreachable mid-drain', () => {
@@ -48,6 +48,7 @@ describe('when MySQL is unreachable mid-drain', () => {
     expect(l.payments.succeeded).toBe(40);
     const s = await stats(ctx, drop.id);
     expect(s.stock).toEqual({ total: 40, available: 0, reserved: 0, sold: 40 });
+    await expectAuditOk(ctx, drop.id);
   });
 });
 
@@ -93,5 +94,6 @@ describe('when MySQL is away for longer than a hold', () => {
     expect(tickets.filter((t) => net(t.ticketId) !== (paid.has(t.ticketId) ? 1 : 0))).toEqual([]);
     expect(await ledger(ctx, drop.id)).toMatchObject({ paidUnits: STOCK, paidOrders: STOCK, pendingOrders: 0 });
     expect((await stats(ctx, drop.id)).stock).toEqual({ total: STOCK, available: 0, reserved: 0, sold: STOCK });
+    await expectAuditOk(ctx, drop.id);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, ledger, stats } from '../setup/buyers.ts';
+import { buyAll, expectAuditOk, ledger, stats } from '../setup/buyers.ts';
 
 /**
  * Orders are written in multi-row batches (one statement per event-loop turn of the stock
@@ -34,6 +34,7 @@ describe('orders written in one batch', () => {
     const listed = await ctx.http('GET', '/orders', { token: answers[0].token });
     expect(listed.body[0]).toMatchObject({ amount: 1_000_000_000, quantity: 100, status: 'paid', payment: { status: 'succeeded' } });
     expect((await stats(ctx, drop.id)).stock).toEqual({ total: 111, available: 0, reserved: 0, sold: 111 });
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('ends a ticket whose order MySQL can never store `rejected`, gives its units back, and stores its neighbours', async () => {
@@ -55,6 +56,7 @@ describe('orders written in one batch', () => {
       const [again] = await buyAll(ctx, drop.id, [{ userId: 'bulk', quantity: 40 }]);
       expect(again.status).toBe(202);
       expect((await pollUntilTerminal(ctx, [{ ticketId: again.ticketId!, token: again.token }])).get(again.ticketId!).status).toBe('paid');
+      await expectAuditOk(ctx, drop.id);
     } finally {
       await sql('alter table orders drop constraint orders_test_small');
     }

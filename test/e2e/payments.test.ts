@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
 
 /** No oversell and nothing lost, read from the stats endpoint and the MySQL ledger together. */
 async function expectBalanced(ctx: TestContext, productId: number) {
@@ -47,6 +47,7 @@ describe('payments in a drop', () => {
     // Every declined buyer that got a unit gave it back to someone who paid.
     const paidUsers = answers.filter((a) => final.get(a.ticketId!)?.status === 'paid').map((a) => a.userId);
     expect(paidUsers.every((u) => Number(u.split('-')[1]) % 10 >= 3)).toBe(true);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('charges a flaky card exactly once after retries and records the attempts', async () => {
@@ -61,6 +62,7 @@ describe('payments in a drop', () => {
     expect(orders.body).toHaveLength(1);
     expect(orders.body[0]).toMatchObject({ status: 'paid', amount: 120, quantity: 1, payment: { status: 'succeeded', attempts: 3 } });
     await expectBalanced(ctx, drop.id);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('ends a declined ticket payment_failed, fails its order and returns the unit', async () => {
@@ -76,6 +78,7 @@ describe('payments in a drop', () => {
     const [again] = await buyAll(ctx, drop.id, [{ userId: 'declined-1', paymentMethod: 'pm_card_ok' }]);
     expect(again.status).toBe(202);
     expect((await pollUntilTerminal(ctx, [{ ticketId: again.ticketId!, token: again.token }])).get(again.ticketId!).status).toBe('paid');
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('expires every hold of slow cards in turn, returns all stock and refunds each late charge', async () => {
@@ -94,5 +97,6 @@ describe('payments in a drop', () => {
     const { s, l } = await expectBalanced(ctx, drop.id);
     expect(s.stock).toEqual({ total: 4, available: 4, reserved: 0, sold: 0 });
     expect(l.expiredOrders).toBe(12);
+    await expectAuditOk(ctx, drop.id);
   });
 });

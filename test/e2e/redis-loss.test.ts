@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, keysMatching, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, ledger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, stats } from '../setup/buyers.ts';
 import { dropPaymentQueueName, queuePrefix, reserveQueueName } from '../../shared/queues/queues.ts';
 
 describe('when Redis loses a product', () => {
@@ -64,6 +64,7 @@ describe('when Redis loses a product', () => {
     const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
     expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
     expect(held).toHaveLength(5);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it("brings a product back paused and at the rate an operator left it, queue included", async () => {
@@ -119,6 +120,7 @@ describe('when Redis loses a product', () => {
     expect((await ledger(ctx, drop.id)).pendingOrders).toBe(0);
     const recon = await ctx.http('GET', '/admin/reconcile', { admin: true });
     expect(recon.body.products.find((p: { productId: number }) => p.productId === drop.id).drift).toEqual([]);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('queues again, in their order, the waiting tickets that outlived their product\'s state, and sells out exactly', async () => {
@@ -143,6 +145,7 @@ describe('when Redis loses a product', () => {
     const s = await stats(ctx, drop.id);
     expect(s.stock).toEqual({ total: STOCK, available: 0, reserved: 0, sold: STOCK });
     expect((await ledger(ctx, drop.id)).paidOrders).toBe(STOCK);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('lets workers started after the product registry was lost find every drop from MySQL', async () => {
@@ -158,6 +161,7 @@ describe('when Redis loses a product', () => {
     }
     await eventually('its tickets sold', async () => (await stats(ctx, drop.id)).tickets.paid === 5, 30_000);
     expect(await ctx.deps.productState.registered()).toContain(drop.id);
+    await expectAuditOk(ctx, drop.id);
   });
 
   it('reports drift between Redis and MySQL', async () => {

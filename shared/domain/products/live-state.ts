@@ -14,12 +14,19 @@ export type LiveState = {
   perUserLimit: number;
   ratePerSecond: number;
   tickets: Record<TicketStatus, number>;
+  /** When the pre-queue opens (ms; -1: no pre-queue). */
+  queueOpensAtMs: number;
+  /** The admission rate measured while the queue was backed up (tickets/s; 0: not measured yet). */
+  measuredPerSecond: number;
+  /** Tickets admitted into the pre-queue. */
+  preQueued: number;
 };
 
 /** The product hash's fields read for a {@link LiveState}, in order. */
 export const LIVE_FIELDS = [
   'total', 'available', 'reserved', 'sold', 'paused', 'opensAt', 'limit', 'rate',
   ...TICKET_STATUSES.map((s) => `t_${s}`),
+  'qOpensAt', 'mr', 'preN',
 ] as const;
 
 /** Parses an HMGET of {@link LIVE_FIELDS}; null when the product is not loaded. */
@@ -27,6 +34,7 @@ export function parseLive(values: (string | null)[]): LiveState | null {
   if (values[0] === null) return null;
   const n = (i: number) => Number(values[i] ?? 0);
   const tickets = Object.fromEntries(TICKET_STATUSES.map((s, i) => [s, n(8 + i)])) as Record<TicketStatus, number>;
+  const more = 8 + TICKET_STATUSES.length;
   return {
     total: n(0),
     available: n(1),
@@ -37,6 +45,9 @@ export function parseLive(values: (string | null)[]): LiveState | null {
     perUserLimit: n(6),
     ratePerSecond: n(7),
     tickets,
+    queueOpensAtMs: values[more] === null ? -1 : n(more),
+    measuredPerSecond: n(more + 1),
+    preQueued: n(more + 2),
   };
 }
 

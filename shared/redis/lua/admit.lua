@@ -67,7 +67,12 @@ if limit > 0 and held + qty > limit then return refuse('over_limit', limit, held
 if field(6) >= tonumber(ARGV[8]) then return refuse('busy') end
 
 local seq
-if pre then seq = ARGV[11] else seq = tostring(redis.call('HINCRBY', K_PRODUCT, 'seq', 1)) end
+if pre then
+  seq = ARGV[11]
+  redis.call('HINCRBY', K_PRODUCT, 'preN', 1)
+else
+  seq = tostring(redis.call('HINCRBY', K_PRODUCT, 'seq', 1))
+end
 local fields = {'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued', 'seq', seq, 'created', now, 'rid', ARGV[6]}
 -- The janitor looks the job up by this id to find tickets whose job never made it.
 if ARGV[10] and ARGV[10] ~= '' then
