@@ -4,6 +4,9 @@
 // drop.js) opens OPENS_IN_S seconds in. General buyers must not feel the drop:
 // their admission latency, their request latency and their time to `paid` are
 // held to their own thresholds, and none of them may be refused or rate-limited.
+// The drop is drop.js's, pre-queue included (PRE_QUEUE_BUYERS=0 turns it off); with a
+// pre-queue the general buyers start GENERAL_START_S in (default OPENS_IN_S - 10), so
+// that the opening falls where it does without one.
 //
 //   k6 run k6/general-during-drop.js
 //   k6 run -e GENERAL_RATE=50 -e DURATION=120s -e UNITS=500 k6/general-during-drop.js
@@ -14,13 +17,17 @@ import exec from 'k6/execution';
 import { BASE_URL, SHOP_URL, buy, createProduct, envNum, envStr, settleAndCheckStock, waitReady } from './lib/common.js';
 import {
   DROP_TIMEOUTS,
+  OPENS_IN_S,
   POLL_GRACE_S,
+  PRE_QUEUE,
   checkDrop,
   dropThresholds,
   earlyBird as earlyBirdBuyer,
   earlyBirdScenario,
   failOnViolations,
   newRunId,
+  preQueueBuyer,
+  preQueueScenario,
   rushBuyer,
   rushScenario,
   setupDrop,
@@ -38,6 +45,14 @@ const GENERAL_TIME_TO_PAID_P95_MS = envNum('GENERAL_TIME_TO_PAID_P95_MS', 5000);
 /** Stock of the general product: plenty, so it never sells out. */
 const GENERAL_STOCK = envNum('GENERAL_STOCK', 1000000);
 
+/**
+ * General buyers start this many seconds after setup: 0 without a pre-queue (the drop
+ * opens OPENS_IN_S into their window); with one, OPENS_IN_S - 10 (the default pre-queue
+ * opens the drop 65 s in, after a 60 s window would have ended).
+ */
+const GENERAL_START_S = envNum('GENERAL_START_S', PRE_QUEUE ? Math.max(0, OPENS_IN_S - 10) : 0);
+
+if (!(GENERAL_START_S >= 0)) throw new Error(`GENERAL_START_S must be >= 0, got ${GENERAL_START_S}`);
 if (!Number.isInteger(GENERAL_RATE) || GENERAL_RATE < 1) throw new Error(`GENERAL_RATE must be a positive integer, got ${GENERAL_RATE}`);
 
 const generalVUs = envNum('GENERAL_PRE_ALLOCATED_VUS', GENERAL_RATE * 10);
@@ -50,13 +65,15 @@ const scenarios = {
     rate: GENERAL_RATE,
     timeUnit: '1s',
     duration: DURATION,
-    startTime: '0s',
+    startTime: `${GENERAL_START_S}s`,
     preAllocatedVUs: generalVUs,
     maxVUs: Math.max(generalVUs, envNum('GENERAL_MAX_VUS', GENERAL_RATE * 60)),
     gracefulStop: `${POLL_GRACE_S}s`,
   },
   rush: rushScenario('rush'),
 };
+const preQueueing = preQueueScenario('preQueue');
+if (preQueueing) scenarios.pre_queue = preQueueing;
 const early = earlyBirdScenario('earlyBird');
 if (early) scenarios.early_bird = early;
 
@@ -122,7 +139,12 @@ export function rush(data) {
   rushBuyer(data.drop);
 }
 
-/** One buyer two seconds before opensAt. @param {Data} data */
+/** One drop buyer in the pre-queue. @param {Data} data */
+export function preQueue(data) {
+  preQueueBuyer(data.drop);
+}
+
+/** One buyer two seconds before the drop's door opens. @param {Data} data */
 export function earlyBird(data) {
   earlyBirdBuyer(data.drop);
 }
