@@ -63,8 +63,9 @@ if (!Number.isInteger(BUYERS) || BUYERS < 1) throw new Error(`BUYERS must be a p
 if (!(RUSH_SECONDS >= 1)) throw new Error(`RUSH_SECONDS must be at least 1, got ${RUSH_SECONDS}`);
 if (!(OPENS_IN_S >= 0)) throw new Error(`OPENS_IN_S must be >= 0, got ${OPENS_IN_S}`);
 if (!Number.isInteger(PRE_QUEUE_BUYERS) || PRE_QUEUE_BUYERS < 0) throw new Error(`PRE_QUEUE_BUYERS must be an integer >= 0, got ${PRE_QUEUE_BUYERS}`);
-if (PRE_QUEUE && !(PRE_QUEUE_SECONDS >= PRE_QUEUE_GUARD_S + 1)) {
-  throw new Error(`PRE_QUEUE_SECONDS must be at least ${PRE_QUEUE_GUARD_S + 1} (or PRE_QUEUE_BUYERS=0), got ${PRE_QUEUE_SECONDS}`);
+// The arrival window (PRE_QUEUE_SECONDS less the guard) must leave k6 a scenario of at least 1 s.
+if (PRE_QUEUE && !(PRE_QUEUE_SECONDS >= PRE_QUEUE_GUARD_S + 2)) {
+  throw new Error(`PRE_QUEUE_SECONDS must be at least ${PRE_QUEUE_GUARD_S + 2} (or PRE_QUEUE_BUYERS=0), got ${PRE_QUEUE_SECONDS}`);
 }
 if (PRE_QUEUE && OPENS_IN_S < PRE_QUEUE_SECONDS) {
   throw new Error(`OPENS_IN_S (${OPENS_IN_S}) must be at least PRE_QUEUE_SECONDS (${PRE_QUEUE_SECONDS}): the pre-queue opens PRE_QUEUE_SECONDS before opensAt, after setup`);
@@ -197,14 +198,17 @@ export function rushScenario(execName) {
  */
 export function preQueueScenario(execName) {
   if (!PRE_QUEUE) return null;
-  const windowMs = Math.round((PRE_QUEUE_SECONDS - PRE_QUEUE_GUARD_S) * 1000);
+  const windowUs = Math.round((PRE_QUEUE_SECONDS - PRE_QUEUE_GUARD_S) * 1e6);
+  // k6 starts an iteration at t = duration too (rate × duration / timeUnit + 1 in all):
+  // ending the scenario half an interval early makes it exactly PRE_QUEUE_BUYERS.
+  const durationUs = windowUs - Math.max(1, Math.floor(windowUs / PRE_QUEUE_BUYERS / 2));
   const preAllocatedVUs = Math.min(PRE_QUEUE_BUYERS, 1000);
   return {
     executor: 'constant-arrival-rate',
     exec: execName,
     rate: PRE_QUEUE_BUYERS,
-    timeUnit: `${windowMs}ms`,
-    duration: `${windowMs}ms`,
+    timeUnit: `${windowUs}us`,
+    duration: `${durationUs}us`,
     startTime: `${Math.round((OPENS_IN_S - PRE_QUEUE_SECONDS) * 1000)}ms`,
     preAllocatedVUs,
     maxVUs: PRE_QUEUE_BUYERS,
