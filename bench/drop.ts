@@ -186,7 +186,7 @@ async function drop(
   };
 }
 
-function adminClient(s: Settings) {
+export function adminClient(s: Settings) {
   const auth = `Basic ${Buffer.from(`${s.adminUser}:${s.adminPassword}`).toString('base64')}`;
   return async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
     const res = await fetch(`http://127.0.0.1:${s.port}${path}`, {

@@ -1,3 +1,4 @@
+import { TARGET_NAMES, type AdmissionRound, type AdmissionRun, type AdmissionTarget } from './admission.ts';
 import type { BaselineResult } from './baseline.ts';
 import type { DropResult } from './drop.ts';
 import type { Settings } from './settings.ts';
@@ -106,4 +107,71 @@ export function text(d: DropResult, b: BaselineResult | null): string {
   const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
   return all.map((r) => keys.map((k, i) => r[k].padEnd(width[i])).join('  ') +
     (r.met === undefined ? '' : r.met ? '  met' : '  MISSED')).join('\n');
+}
+
+/** Pure admission (bench/admission.ts): one row per target and round, system ÷ bare from the same round. */
+const TARGETS: AdmissionTarget[] = ['single', 'split', 'bareQueue', 'bareEval'];
+const ADMISSION_HEAD = ['round', 'target', '202s / requests', 'requests/s', 'after 1st s', 'p50 / p99', '÷ bare queue.add', '÷ bare EVALSHA', 'server CPU / request', 'cores busy'];
+
+/** The failures of a run: any answer but 202, a 202 not recorded, a rush that ran out of buyers. */
+export function admissionFailures(r: AdmissionRun): string[] {
+  const out = Object.entries(r.failures).map(([k, v]) => `${n0(v)} × ${k}`);
+  if (r.recorded !== r.accepted) out.push(`${n0(r.recorded)} recorded for ${n0(r.accepted)} × 202`);
+  if (r.rush.unused === 0) out.push('ran out of buyers before the deadline (raise --admission-tokens)');
+  return out;
+}
+
+/** Requests/s once the first second (cold code, new connections) is over; NaN for a rush under 1.5 s. */
+export function warmPerSecond(r: AdmissionRun): number {
+  const seconds = r.rush.durationMs / 1000 - 1;
+  return seconds < 0.5 ? NaN : (r.rush.sent - (r.rush.answersPerSecond[0] ?? 0)) / seconds;
+}
+
+function admissionRows(rounds: AdmissionRound[]): string[][] {
+  const ratio = (a?: AdmissionRun, b?: AdmissionRun) => (a && b ? `${round(a.rush.perSecond / b.rush.perSecond, 2)}x` : '-');
+  return rounds.flatMap((rd) => TARGETS.filter((t) => rd.runs[t]).map((t) => {
+    const r = rd.runs[t]!;
+    const system = t === 'single' || t === 'split';
+    const bad = admissionFailures(r);
+    return [String(rd.index), TARGET_NAMES[t], `${n0(r.accepted)} / ${n0(r.rush.sent)} ${bad.length ? `FAILED: ${bad.join(', ')}` : 'ok'}`,
+      n0(r.rush.perSecond), Number.isFinite(warmPerSecond(r)) ? n0(warmPerSecond(r)) : '-', `${ms(r.rush.latency.p50)} / ${ms(r.rush.latency.p99)}`,
+      system || t === 'bareEval' ? ratio(r, rd.runs.bareQueue) : '', system ? ratio(r, rd.runs.bareEval) : '',
+      `${n0(r.cpuPerRequestUs)} µs`, cores(r.cpu)];
+  }));
+}
+
+/** The system's ratios per round and deployment, on one line. */
+export function admissionRatios(rounds: AdmissionRound[]): string {
+  const by = (rate: (x: AdmissionRun) => number) => (a?: AdmissionRun, b?: AdmissionRun) => (a && b ? `${round(rate(a) / rate(b), 2)}x` : '-');
+  const line = (r: ReturnType<typeof by>) => rounds.map((rd) => `round ${rd.index}: one process ` +
+    `${r(rd.runs.single, rd.runs.bareQueue)}, ${r(rd.runs.single, rd.runs.bareEval)}; apart ${r(rd.runs.split, rd.runs.bareQueue)}, ` +
+    `${r(rd.runs.split, rd.runs.bareEval)}`).join('; ');
+  return `Pure admission, system ÷ bare (queue.add, EVALSHA): ${line(by((x) => x.rush.perSecond))}. ` +
+    `After the first second: ${line(by(warmPerSecond))}.`;
+}
+
+export function admissionMarkdown(s: Settings, rounds: AdmissionRound[]): string {
+  return [
+    `**Pure admission**: a reserve product with 5,000,000 units, open, admission rate 1/s, every request a new buyer ` +
+      `(\`a-<n>\`, ${n0(s.admissionTokens)} tokens signed) who must get a \`202\`; each target rushed for ${s.admissionSeconds} s ` +
+      `at concurrency ${s.concurrency}, system and bare alternating${s.nice ? `, the serving process at nice ${s.nice}` : ''}.`,
+    '',
+    `| ${ADMISSION_HEAD.join(' | ')} |`,
+    `|${ADMISSION_HEAD.map(() => '---').join('|')}|`,
+    ...admissionRows(rounds).map((r) => `| ${r.join(' | ')} |`),
+    '',
+    admissionRatios(rounds),
+    '',
+    '"after 1st s": requests/s once the first second (cold code, new connections) is over. ' +
+      'Server CPU / request: the target\'s processes, Redis and MySQL (not the load generator) over the rush, per request. ' +
+      '`other` is the rest of the machine: above ~0.1 of a core, the run was disturbed. The bare queue.add server is the ' +
+      'issue\'s baseline without @koa/router (the floor); the bare EVALSHA server is one round trip of a minimal admission script.',
+  ].join('\n');
+}
+
+/** The pure-admission table for a terminal. */
+export function admissionText(rounds: AdmissionRound[]): string {
+  const all = [ADMISSION_HEAD, ...admissionRows(rounds)];
+  const width = ADMISSION_HEAD.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd()).join('\n');
 }

@@ -1,19 +1,22 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { connectOrm } from '../shared/db/orm.ts';
+import { ADMISSION_SET, runAdmissionRound, type AdmissionRound } from './admission.ts';
 import { runBaseline, type BaselineResult } from './baseline.ts';
 import { runDrop, type DropResult } from './drop.ts';
 import type { RushResult } from './loadgen.ts';
 import { ROOT, pidOf, startNode, stop, task, type Pids } from './processes.ts';
-import { everyRound, markdown, text, type Checks, type Machine } from './report.ts';
+import { admissionFailures, admissionMarkdown, admissionRatios, admissionText, everyRound, markdown, text, type Checks, type Machine } from './report.ts';
 import { line, parseSettings, type Settings } from './settings.ts';
 import { BenchRedis } from './redis-target.ts';
 
 /**
  * `npm run bench`: a drop against the real system (API and workers as their own
  * processes, own ports, database and key prefix) and, in the same run, against a bare
- * Koa + queue.add server and a bare BullMQ worker. Progress on stderr, the table on
- * stdout, results in bench-results/latest.{json,md}. See bench/README.md.
+ * Koa + queue.add server and a bare BullMQ worker; then pure admission (bench/admission.ts:
+ * every request really queues a ticket) against the system in both deployments and two
+ * bare servers. Progress on stderr, the tables on stdout, results in
+ * bench-results/latest.{json,md}. See bench/README.md.
  */
 const parsed = parseSettings(process.argv.slice(2));
 process.chdir(ROOT);
@@ -25,33 +28,54 @@ const started = Date.now();
 await cleanup(s, redis);
 const loadgen = startNode('bench/loadgen.ts', { logFile: `${s.outDir}/loadgen.log`, ipc: true });
 try {
-  line(`bench: ${s.buyers} buyers for ${s.units} units, concurrency ${s.concurrency}; signing ${s.buyers} tokens…`);
-  const signed = await task<{ ms: number }>(loadgen, { type: 'sign', buyers: s.buyers, secret: s.jwtSecret, userPrefix: 'b-' });
-  line(`bench: tokens signed in ${(signed.ms / 1000).toFixed(1)}s`);
+  if (!s.admissionOnly) {
+    line(`bench: ${s.buyers} buyers for ${s.units} units, concurrency ${s.concurrency}; signing ${s.buyers} tokens…`);
+    const signed = await task<{ ms: number }>(loadgen, { type: 'sign', buyers: s.buyers, secret: s.jwtSecret, userPrefix: 'b-' });
+    line(`bench: tokens signed in ${(signed.ms / 1000).toFixed(1)}s`);
+  }
+  if (s.admission) {
+    line(`bench: pure admission, ${s.admissionSeconds} s rushes at concurrency ${s.concurrency}; signing ${s.admissionTokens} tokens…`);
+    const signed = await task<{ ms: number }>(loadgen, { type: 'sign', buyers: s.admissionTokens, secret: s.jwtSecret, ...ADMISSION_SET });
+    line(`bench: admission tokens signed in ${(signed.ms / 1000).toFixed(1)}s`);
+  }
   const pids: Pids = {
     loadgen: loadgen.pid,
     mysql: pidOf('mariadbd', 'mysqld'),
     bench: process.pid,
   };
   const rounds: Round[] = [];
+  const admission: AdmissionRound[] = [];
   for (let i = 1; i <= s.rounds; i++) {
     if (i > 1) await cleanup(s, redis);
-    rounds.push(await round(i, pids));
+    if (!s.admissionOnly) rounds.push(await round(i, pids));
+    if (s.admission) admission.push(await runAdmissionRound(s, loadgen, redis, pids, i, () => cleanup(s, redis)));
   }
-  // Other work on the machine (a neighbour's test run) slows one side of a round more
-  // than the other: the table shows the quietest round; every round is in the JSON.
-  const best = rounds.reduce((a, b) => (b.noise < a.noise ? b : a));
-  const { drop, baseline, checks } = best;
   const machine = await describeMachine(redis, s);
-  const md = markdown(s, machine, drop, baseline, checks, rounds.length > 1 ? `round ${best.index} of ${rounds.length}, the quietest` : '') +
-    (rounds.length > 1 ? `\n\n${everyRound(rounds)}` : '');
   const settings = { ...s, jwtSecret: undefined, adminPassword: undefined };
-  writeFileSync(`${s.outDir}/latest.json`, `${JSON.stringify({ at: new Date().toISOString(), settings, machine, shown: best.index, drop, baseline, checks, rounds }, null, 2)}\n`);
-  writeFileSync(`${s.outDir}/latest.md`, `${md}\n`);
-  console.log(`\n${text(drop, baseline)}\n`);
-  console.log(md.split('\n').filter((l) => /^(Admission|Cores|Checks|Redis at|Every round)/.test(l)).join('\n'));
+  const json: Record<string, unknown> = { at: new Date().toISOString(), settings, machine };
+  const md: string[] = [];
+  if (rounds.length) {
+    // Other work on the machine (a neighbour's test run) slows one side of a round more
+    // than the other: the table shows the quietest round; every round is in the JSON.
+    const best = rounds.reduce((a, b) => (b.noise < a.noise ? b : a));
+    const { drop, baseline, checks } = best;
+    md.push(markdown(s, machine, drop, baseline, checks, rounds.length > 1 ? `round ${best.index} of ${rounds.length}, the quietest` : '') +
+      (rounds.length > 1 ? `\n\n${everyRound(rounds)}` : ''));
+    Object.assign(json, { shown: best.index, drop, baseline, checks, rounds });
+    console.log(`\n${text(drop, baseline)}\n`);
+    console.log(md[0].split('\n').filter((l) => /^(Admission|Cores|Checks|Redis at|Every round)/.test(l)).join('\n'));
+  }
+  if (admission.length) {
+    if (!rounds.length) md.push(`${machine.cores} × ${machine.cpu}, ${machine.memoryGb} GB RAM, Node ${machine.node}, Redis ${machine.redis}, MariaDB ${machine.mysql}.`);
+    md.push(admissionMarkdown(s, admission));
+    json.admission = { seconds: s.admissionSeconds, tokens: s.admissionTokens, concurrency: s.concurrency, rounds: admission };
+    console.log(`\n${admissionText(admission)}\n${admissionRatios(admission)}`);
+  }
+  writeFileSync(`${s.outDir}/latest.json`, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(`${s.outDir}/latest.md`, `${md.join('\n\n')}\n`);
   line(`bench: done in ${((Date.now() - started) / 1000).toFixed(0)}s; results in ${s.outDir}/latest.json and latest.md`);
-  const failed = rounds.flatMap((r) => Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k]) => `round ${r.index}: ${k}`));
+  const failed = rounds.flatMap((r) => Object.entries(r.checks).filter(([, c]) => !c.ok).map(([k]) => `round ${r.index}: ${k}`))
+    .concat(admission.flatMap((r) => Object.entries(r.runs).flatMap(([t, run]) => admissionFailures(run).map((f) => `admission round ${r.index}, ${t}: ${f}`))));
   if (failed.length) line(`bench: CHECKS FAILED: ${failed.join('; ')}`);
   if (failed.length) process.exitCode = 1;
 } finally {

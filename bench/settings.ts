@@ -36,6 +36,11 @@ export type Settings = {
   /** Baseline + drop pairs to run; the quietest is shown. */
   rounds: number;
   verify: boolean;
+  /** The pure-admission phase (bench/admission.ts): seconds of each timed rush, and tokens signed for it. */
+  admission: boolean;
+  admissionOnly: boolean;
+  admissionSeconds: number;
+  admissionTokens: number;
   keep: boolean;
   /** Write V8 CPU profiles of the API and the workers to <outDir>/profiles. */
   profile: boolean;
@@ -86,6 +91,12 @@ const FLAGS = {
   'no-baseline': { type: 'boolean', default: false },
   rounds: { type: 'string', default: '3' },
   'no-verify': { type: 'boolean', default: false },
+  /** Pure admission: every request really queues a ticket (see bench/README.md). */
+  'no-admission': { type: 'boolean', default: false },
+  'admission-only': { type: 'boolean', default: false },
+  'admission-seconds': { type: 'string', default: '6' },
+  /** Buyers signed for the pure-admission rushes; 0: admission-seconds × 40,000. */
+  'admission-tokens': { type: 'string', default: '0' },
   keep: { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
   'one-api': { type: 'boolean', default: false },
@@ -107,6 +118,7 @@ export function parseSettings(argv: string[]): Settings {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got ${v[name]})`);
     return n;
   };
+  if (v['admission-only'] && v['no-admission']) throw new Error('--admission-only and --no-admission exclude each other');
   const port = int('port');
   return {
     buyers: int('buyers'),
@@ -136,6 +148,10 @@ export function parseSettings(argv: string[]): Settings {
     baseline: !v['no-baseline'],
     rounds: int('rounds'),
     verify: !v['no-verify'],
+    admission: !v['no-admission'],
+    admissionOnly: Boolean(v['admission-only']),
+    admissionSeconds: int('admission-seconds'),
+    admissionTokens: int('admission-tokens', 0) || int('admission-seconds') * 40_000,
     keep: Boolean(v.keep),
     profile: Boolean(v.profile),
     shopApi: !v['one-api'],
