@@ -5,6 +5,7 @@ import { OrdersRepository } from './db/orders.repository.ts';
 import { PaymentsRepository } from './db/payments.repository.ts';
 import { ProductsRepository } from './db/products.repository.ts';
 import { SoldOutMemo } from './domain/admission/sold-out-memo.ts';
+import { DoorRefusals } from './domain/admission/door-refusals.ts';
 import { Catalog } from './domain/products/catalog.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createPaymentProvider } from './payments/create-provider.ts';
@@ -56,6 +57,8 @@ export type Deps = {
   /** Product metadata cached in memory; products known to be finally sold out. */
   catalog: Catalog;
   soldOut: SoldOutMemo;
+  /** Refusals answered from memory, counted for the drops' records. */
+  refusals: DoorRefusals;
   provider: PaymentProvider;
 };
 
@@ -83,13 +86,14 @@ export async function createDeps(config: Config, service: string, role: 'produce
     keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState: new ProductStore(redis, keys, scripts),
     orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products, events: new EventsRepository(orm),
     queues, admissions: new AdmissionBatches(queues, logger),
-    catalog: new Catalog(products), soldOut: new SoldOutMemo(), provider: createPaymentProvider(config, providerRedis, keys),
+    catalog: new Catalog(products), soldOut: new SoldOutMemo(), refusals: new DoorRefusals(), provider: createPaymentProvider(config, providerRedis, keys),
   };
 }
 
 /** Closes in order; a step a backend leaves hanging is given up after a few seconds (connections then cut). */
 export async function closeDeps(deps: Deps): Promise<void> {
   await settlesWithin(deps.admissions.flush(), CLOSE_STEP_MS);
+  await settlesWithin(deps.refusals.flush(), CLOSE_STEP_MS);
   await settlesWithin(deps.queues.close(), CLOSE_STEP_MS);
   await settlesWithin(deps.orm.close(), CLOSE_STEP_MS);
   for (const client of new Set([deps.queueRedis, deps.providerRedis, deps.redis])) {

@@ -52,6 +52,14 @@ export class ProductStore {
    * Redis Cluster every drop opens by its own shard's clock: the spread between these is
    * how far apart two drops set to open at the same instant can open.
    */
+  /** Adds refusals the door answered from memory to the drop's counts (drained with its event log). */
+  async addRefusals(id: number, counts: Record<string, number>): Promise<void> {
+    const key = this.keys.product(id).product;
+    const pipeline = this.redis.pipeline();
+    for (const [code, n] of Object.entries(counts)) pipeline.hincrby(key, `r_${code}`, n);
+    await pipeline.exec();
+  }
+
   async clocks(): Promise<{ node: string; offsetMs: number; roundTripMs: number }[]> {
     return Promise.all(masters(this.redis).map(async (node) => {
       const sent = performance.timeOrigin + performance.now();

@@ -123,7 +123,15 @@ describe('a drop of 200 units to 2,000 buyers, end to end over HTTP with the wor
     expectError(late, 409, 'sold_out');
 
     expect(http.serverErrors()).toEqual([]);
-    await expectAuditOk(ctx, drop.id);
+    // Every refusal at the door is counted by its code, those answered from memory too.
+    await ctx.deps.refusals.flush();
+    const audit = await expectAuditOk(ctx, drop.id);
+    const refusedAnswers: Record<string, number> = {};
+    for (const a of [...early, ...buyers.flatMap((b) => b.answers), late].filter((r) => r.status === 409 || r.status === 422)) {
+      const code = a.body.error.code === 'invalid' ? 'over_limit' : a.body.error.code;
+      refusedAnswers[code] = (refusedAnswers[code] ?? 0) + 1;
+    }
+    expect(audit.refusals).toEqual(refusedAnswers);
 
     console.log(
       [

@@ -33,7 +33,10 @@ const soldOut = () => new DomainError('sold_out', 'This product is sold out.');
 export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission> {
   const product = await deps.catalog.find(req.productId);
   if (!product) throw notFound('Product');
-  if (!req.idempotencyKey && deps.soldOut.has(product.id)) throw soldOut();
+  if (!req.idempotencyKey && deps.soldOut.has(product.id)) {
+    deps.refusals.count(deps.productState, product.id, 'sold_out');
+    throw soldOut();
+  }
   const max = deps.config.MAX_ORDER_AMOUNT;
   if (req.quantity * product.priceMinor > max * 100) {
     throw invalid('quantity', `an order may come to at most ${max} ${product.currency}; ${req.quantity} × ${product.priceMinor / 100} is more`);
