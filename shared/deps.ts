@@ -27,11 +27,11 @@ import { TicketStore } from './redis/ticket-store.ts';
 export type Deps = {
   config: Config;
   logger: Logger;
-  /** The main Redis connection (auto-pipelined in the API); a cluster client with REDIS_CLUSTER_NODES. */
+  /** The main Redis connection; a cluster client with REDIS_CLUSTER_NODES. */
   redis: RedisClient;
   /**
-   * The connection BullMQ's queues use: `redis` in workers; in the API a second one that
-   * is not auto-pipelined (see createRedis). The API awaits every write a job depends on
+   * The connection BullMQ's queues use: `redis` in workers; in the API a second one (see
+   * createRedis). The API awaits every write a job depends on
    * before it adds the job, so the two connections never reorder them.
    */
   queueRedis: RedisClient;

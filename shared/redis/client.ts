@@ -5,13 +5,12 @@ export type RedisClient = Redis | Cluster;
 
 /**
  * `producer`: fails fast while Redis is away (the API answers 503 instead of queueing
- * commands in memory), and auto-pipelines: the commands of the requests handled in one
- * event-loop turn leave in one write (per node, on a cluster), which saves CPU in the API
- * and in Redis.
- * `producer-queues`: the producer's connection for BullMQ's queues; fails fast too, but
- * is not auto-pipelined: ioredis builds a `Pipeline` for every auto-pipelined write and
- * copies into it every script defined on the connection, BullMQ's many included, while
- * BullMQ's adds are few (one per batch of tickets) and gain nothing from it.
+ * commands in memory). Not auto-pipelined: under a rush of purchases that each really
+ * admit a ticket, ioredis's auto-pipelining (a `Pipeline` object and its promise chain
+ * for every event-loop turn's write) cost the door a fifth to a quarter of its throughput
+ * (bench/README.md, "Measured choices in the code").
+ * `producer-queues`: the producer's connection for BullMQ's queues; fails fast too, and
+ * keeps BullMQ's adds (one per batch of tickets) apart from the door's scripts.
  * `worker`: waits forever, as BullMQ workers must; not auto-pipelined, because a BullMQ
  * worker then waits for one batch to return before it sends the next.
  * What each choice measured: bench/README.md, "Measured choices in the code".
@@ -35,7 +34,7 @@ export function createRedis(target: RedisTarget, role: RedisRole, name?: string)
       ? { maxRetriesPerRequest: null, connectionName: name }
       : { maxRetriesPerRequest: 1, connectionName: name, commandTimeout: target.commandTimeoutMs };
   if (!target.clusterNodes) {
-    return new Redis(target.url, role === 'worker' ? opts : { ...opts, enableOfflineQueue: false, enableAutoPipelining: role === 'producer' });
+    return new Redis(target.url, role === 'worker' ? opts : { ...opts, enableOfflineQueue: false });
   }
   const url = new URL(target.url);
   const nodes: ClusterNode[] = target.clusterNodes.split(',').map((seed) => {
@@ -44,7 +43,6 @@ export function createRedis(target: RedisTarget, role: RedisRole, name?: string)
   });
   return new Cluster(nodes, {
     enableOfflineQueue: role === 'worker',
-    enableAutoPipelining: role === 'producer',
     // A slot that moved or a shard that is failing over: ioredis retries these itself
     // for a moment; past that the command fails and the API answers 503.
     retryDelayOnClusterDown: 100,
