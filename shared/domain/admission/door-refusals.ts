@@ -1,4 +1,5 @@
-import type { Deps } from '../../deps.ts';
+/** Where the counts go: the drop's hash (ProductStore.addRefusals). */
+type RefusalStore = { addRefusals(productId: number, counts: Record<string, number>): Promise<void> };
 
 /** How long refusals answered from memory are added up before they go to Redis. */
 const FLUSH_MS = 1_000;
@@ -13,9 +14,9 @@ const FLUSH_MS = 1_000;
 export class DoorRefusals {
   private readonly counts = new Map<number, Record<string, number>>();
   private timer: NodeJS.Timeout | null = null;
-  private store: Pick<Deps['productState'], 'addRefusals'> | null = null;
+  private store: RefusalStore | null = null;
 
-  count(store: Pick<Deps['productState'], 'addRefusals'>, productId: number, code: string): void {
+  count(store: RefusalStore, productId: number, code: string): void {
     this.store = store;
     const c = this.counts.get(productId) ?? {};
     c[code] = (c[code] ?? 0) + 1;
