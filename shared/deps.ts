@@ -81,12 +81,13 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const scripts = new Scripts(redis, keys, { holdMs: config.PAYMENT_HOLD_MS, ticketTtlS: config.TICKET_TTL_S });
   const queues = new Queues(queueRedis, config.KEY_PREFIX);
   const products = new ProductsRepository(orm);
+  const productState = new ProductStore(redis, keys, scripts);
   return {
     config, logger, redis, queueRedis, providerRedis, orm,
-    keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState: new ProductStore(redis, keys, scripts),
+    keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState,
     orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products, events: new EventsRepository(orm),
     queues, admissions: new AdmissionBatches(queues, logger),
-    catalog: new Catalog(products), soldOut: new SoldOutMemo(), refusals: new DoorRefusals(), provider: createPaymentProvider(config, providerRedis, keys),
+    catalog: new Catalog(products), soldOut: new SoldOutMemo(), refusals: new DoorRefusals(productState), provider: createPaymentProvider(config, providerRedis, keys),
   };
 }
 

@@ -420,6 +420,15 @@ export function settleAndCheckStock(productId, opts) {
       results[`${opts.label}: sold == ${opts.expectSold}`] = s.sold === opts.expectSold;
     }
   }
+  return recordChecks(results);
+}
+
+/**
+ * Records each named result as a k6 check, and each false one as an invariant violation.
+ * @param {Record<string, boolean>} results
+ * @returns {string[]} the names of the violated ones
+ */
+export function recordChecks(results) {
   /** @type {string[]} */
   const violated = [];
   for (const name of Object.keys(results)) {

@@ -26,6 +26,7 @@ import {
   metrics,
   productAudit,
   randomId,
+  recordChecks,
   settleAndCheckStock,
   waitReady,
 } from './common.js';
@@ -374,14 +375,7 @@ export function checkDrop(data) {
   const results = {};
   if (PRE_QUEUE) Object.assign(results, lotteryChecks(data));
   Object.assign(results, auditChecks(data, expectSold));
-  for (const name of Object.keys(results)) {
-    check(null, { [name]: () => results[name] });
-    if (!results[name]) {
-      violated.push(name);
-      metrics.invariantViolations.add(1, { check: name });
-    }
-  }
-  return violated;
+  return [...violated, ...recordChecks(results)];
 }
 
 /** @param {unknown} s @returns {boolean} */

@@ -34,7 +34,7 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
   const product = await deps.catalog.find(req.productId);
   if (!product) throw notFound('Product');
   if (!req.idempotencyKey && deps.soldOut.has(product.id)) {
-    deps.refusals.count(deps.productState, product.id, 'sold_out');
+    deps.refusals.count(product.id, 'sold_out');
     throw soldOut();
   }
   const max = deps.config.MAX_ORDER_AMOUNT;

@@ -13,11 +13,14 @@ const FLUSH_MS = 1_000;
  */
 export class DoorRefusals {
   private readonly counts = new Map<number, Record<string, number>>();
+  private readonly store: RefusalStore;
   private timer: NodeJS.Timeout | null = null;
-  private store: RefusalStore | null = null;
 
-  count(store: RefusalStore, productId: number, code: string): void {
+  constructor(store: RefusalStore) {
     this.store = store;
+  }
+
+  count(productId: number, code: string): void {
     const c = this.counts.get(productId) ?? {};
     c[code] = (c[code] ?? 0) + 1;
     this.counts.set(productId, c);
@@ -30,8 +33,6 @@ export class DoorRefusals {
     this.timer = null;
     const taken = [...this.counts];
     this.counts.clear();
-    const { store } = this;
-    if (!store) return;
-    await Promise.all(taken.map(([id, c]) => store.addRefusals(id, c).catch(() => undefined)));
+    await Promise.all(taken.map(([id, c]) => this.store.addRefusals(id, c).catch(() => undefined)));
   }
 }
