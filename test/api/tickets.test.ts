@@ -123,6 +123,24 @@ describe('GET /orders and /orders/:id', () => {
     expect((await http.http('GET', '/orders', { token: bob.token })).body).toMatchObject([{ ticketId: bob.ticketId, status: 'pending' }]);
   });
 
+  it('shows an order as its ticket ended while the worker has yet to settle the row, and the row catches up', async () => {
+    const drop = await createDrop(ctx, 5);
+    const dan = await buy(drop.id, 'order-dan');
+    await processAdmission(ctx.deps, dan.ticketId);
+    await processPayment(ctx.deps, dan.ticketId);
+    const [{ id: orderId }] = (await http.http('GET', '/orders', { token: dan.token })).body;
+    // The worker's moment between Redis deciding the end and MySQL's row saying it.
+    const sql = ctx.deps.orm.em.getConnection();
+    await sql.execute("update orders set status = 'pending' where id = ?", [orderId]);
+    expect((await http.http('GET', `/tickets/${dan.ticketId}`, { token: dan.token })).body.status).toBe('paid');
+    expect((await http.http('GET', '/orders', { token: dan.token })).body).toMatchObject([{ id: orderId, status: 'paid' }]);
+    expect((await http.http('GET', `/orders/${orderId}`, { token: dan.token })).body).toMatchObject({ status: 'paid' });
+    // The job's retry (or the worker's next line) settles the row to what Redis decided.
+    await processPayment(ctx.deps, dan.ticketId);
+    const [row] = await sql.execute('select status from orders where id = ?', [orderId]);
+    expect(row.status).toBe('paid');
+  });
+
   it('keeps buyers whose ids differ only in case apart: CAROL sees none of carol\'s orders, tickets or payments', async () => {
     const drop = await createDrop(ctx, 5);
     const carol = await buy(drop.id, 'carol');

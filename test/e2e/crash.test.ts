@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { exited, spawnService } from '../setup/processes.ts';
-import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, providerLedger, settledLedger, stats } from '../setup/buyers.ts';
 
 /** The workers as a real child process, so the test can SIGKILL it mid-job. */
 function spawnWorkers(ctx: TestContext): ChildProcess {
@@ -43,7 +43,7 @@ describe('a worker killed mid-drain', () => {
       expect(paid).toHaveLength(60);
 
       const s = await stats(ctx, drop.id);
-      const l = await ledger(ctx, drop.id);
+      const l = await settledLedger(ctx, drop.id);
       expect(s.stock).toEqual({ total: 60, available: 0, reserved: 0, sold: 60 });
       expect(l.paidOrders).toBe(60);
       expect(l.pendingOrders).toBe(0);

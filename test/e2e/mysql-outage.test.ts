@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, settledLedger, stats } from '../setup/buyers.ts';
 import { TcpProxy } from '../setup/tcp-proxy.ts';
 
 describe('when MySQL is unreachable mid-drain', () => {
@@ -43,7 +43,7 @@ describe('when MySQL is unreachable mid-drain', () => {
     const final = await pollUntilTerminal(ctx, tickets, 120_000);
     expect(final.size).toBe(tickets.length);
     expect([...final.values()].filter((t) => t.status === 'paid')).toHaveLength(40);
-    const l = await ledger(ctx, drop.id);
+    const l = await settledLedger(ctx, drop.id);
     expect(l).toMatchObject({ paidUnits: 40, paidOrders: 40, pendingOrders: 0 });
     expect(l.payments.succeeded).toBe(40);
     const s = await stats(ctx, drop.id);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, expectAuditOk, ledger, stats } from '../setup/buyers.ts';
+import { buyAll, expectAuditOk, settledLedger, stats } from '../setup/buyers.ts';
 
 /**
  * Orders are written in multi-row batches (one statement per event-loop turn of the stock
@@ -51,7 +51,7 @@ describe('orders written in one batch', () => {
       expect(final.get(answers[0].ticketId!)).toMatchObject({ status: 'rejected', reason: 'order_not_storable' });
       expect(answers.slice(1).map((a) => final.get(a.ticketId!).status)).toEqual(Array(10).fill('paid'));
       expect((await stats(ctx, drop.id)).stock).toEqual({ total: 100, available: 90, reserved: 0, sold: 10 });
-      expect(await ledger(ctx, drop.id)).toMatchObject({ paidUnits: 10, paidOrders: 10, pendingOrders: 0 });
+      expect(await settledLedger(ctx, drop.id)).toMatchObject({ paidUnits: 10, paidOrders: 10, pendingOrders: 0 });
       // The buyer may try again within the rule.
       const [again] = await buyAll(ctx, drop.id, [{ userId: 'bulk', quantity: 40 }]);
       expect(again.status).toBe(202);

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, expectAuditOk, ledger, providerLedger, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, ledger, providerLedger, settledLedger, stats } from '../setup/buyers.ts';
 
 /** No oversell and nothing lost, read from the stats endpoint and the MySQL ledger together. */
 async function expectBalanced(ctx: TestContext, productId: number) {
+  const l = await settledLedger(ctx, productId);
   const s = await stats(ctx, productId);
-  const l = await ledger(ctx, productId);
   expect(s.stock.sold + s.stock.reserved + s.stock.available).toBe(s.stock.total);
   expect(s.stock.sold).toBe(l.paidUnits);
   expect(s.tickets.paid).toBe(l.paidOrders);

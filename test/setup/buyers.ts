@@ -47,6 +47,15 @@ export async function ledger(ctx: TestContext, productId: number) {
   };
 }
 
+/**
+ * The ledger once every order row has caught up: a worker settles the row just after Redis
+ * decides the ticket's end, so a test that saw every ticket terminal waits for the rows.
+ */
+export async function settledLedger(ctx: TestContext, productId: number, timeoutMs = 10_000) {
+  await eventually('every order row settled', async () => (await ledger(ctx, productId)).pendingOrders === 0, timeoutMs);
+  return ledger(ctx, productId);
+}
+
 /** What the simulated provider did: tickets charged, refunded, and calls per ticket. */
 export async function providerLedger(ctx: TestContext) {
   const prefix = `${ctx.config.KEY_PREFIX}:{sim}`;
