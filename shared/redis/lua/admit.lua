@@ -20,7 +20,12 @@
 ]]
 --- @include "product"
 
-if not loaded() then return {'not_loaded'} end
+-- One read of the product's fields, the loaded check's `total` included; the product's
+-- writes below go back in one HSET (the script runs atomically, so read-then-write is safe).
+local f = redis.call('HMGET', K_PRODUCT, 'total', 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued',
+  'rate', 'qOpensAt', 'mr', 'seq', 'preN', 'evh')
+if not f[1] then return {'not_loaded'} end
+local function field(i) return tonumber(f[i] or '0') or 0 end
 
 local ticketId, user, qty = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local idem = ARGV[5]
@@ -40,38 +45,37 @@ if live then
   return {'existing', live}
 end
 
-local count = redis.call('INCR', KEYS[11])
-if count == 1 then redis.call('PEXPIRE', KEYS[11], 1000) end
+-- The buyer's requests this second: a first one starts the counter with its expiry.
+local count = 1
+if not redis.call('SET', KEYS[11], 1, 'PX', 1000, 'NX') then count = redis.call('INCR', KEYS[11]) end
 if count > tonumber(ARGV[7]) then
   return refuse('rate_limited', math.max(redis.call('PTTL', KEYS[11]), 1))
 end
 
--- One read of the product's fields instead of one per field.
-local f = redis.call('HMGET', K_PRODUCT, 'opensAt', 'paused', 'available', 'reserved', 'limit', 't_queued', 'rate', 'qOpensAt', 'mr')
-local function field(i) return tonumber(f[i] or '0') or 0 end
-
 local now = nowMs()
-local opensAt, qOpensAt = field(1), tonumber(f[8] or '-1') or -1
+local opensAt, qOpensAt = field(2), tonumber(f[9] or '-1') or -1
 local pre = false
 if opensAt > now then
   -- Before the opening instant only the pre-queue admits, and only with a lottery key.
   if qOpensAt < 0 or qOpensAt > now or ARGV[11] == '' then return refuse('not_open', opensAt, now, qOpensAt) end
   pre = true
 end
-if field(2) == 1 then return refuse('paused') end
-if qty > field(3) + field(4) then return refuse('sold_out') end
+if field(3) == 1 then return refuse('paused') end
+if qty > field(4) + field(5) then return refuse('sold_out') end
 
-local limit = field(5)
-local held = tonumber(redis.call('HGET', K_HELD, user) or '0')
-if limit > 0 and held + qty > limit then return refuse('over_limit', limit, held) end
-if field(6) >= tonumber(ARGV[8]) then return refuse('busy') end
+local limit = field(6)
+if limit > 0 then
+  local held = tonumber(redis.call('HGET', K_HELD, user) or '0')
+  if held + qty > limit then return refuse('over_limit', limit, held) end
+end
+if field(7) >= tonumber(ARGV[8]) then return refuse('busy') end
 
-local seq
+local seq, counter, n
 if pre then
-  seq = ARGV[11]
-  redis.call('HINCRBY', K_PRODUCT, 'preN', 1)
+  seq, counter, n = ARGV[11], 'preN', field(12) + 1
 else
-  seq = tostring(redis.call('HINCRBY', K_PRODUCT, 'seq', 1))
+  n = field(11) + 1
+  seq, counter = string.format('%d', n), 'seq'
 end
 local fields = {'user', user, 'qty', qty, 'pm', ARGV[4], 'status', 'queued', 'seq', seq, 'created', now, 'rid', ARGV[6]}
 -- The janitor looks the job up by this id to find tickets whose job never made it.
@@ -86,9 +90,9 @@ end
 redis.call('ZADD', K_QUEUED, seq, ticketId)
 redis.call('ZADD', K_PENDING, seq, ticketId)
 redis.call('HSET', K_LIVE, user, ticketId)
-redis.call('HINCRBY', K_PRODUCT, 't_queued', 1)
-logEvent('admitted', ticketId, user, qty, seq, ARGV[4])
+local h = appendEvent(f[13] or '', 'admitted', ticketId, user, qty, seq, ARGV[4])
+redis.call('HSET', K_PRODUCT, counter, string.format('%d', n), 't_queued', string.format('%d', field(7) + 1), 'evh', h)
 if pre then
-  return {'created', ticketId, -1, field(7), f[9] or '0', opensAt, redis.call('ZCOUNT', K_QUEUED, '-inf', '(0'), now}
+  return {'created', ticketId, -1, field(8), f[10] or '0', opensAt, redis.call('ZCOUNT', K_QUEUED, '-inf', '(0'), now}
 end
-return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1, field(7), f[9] or '0', -1, 0, now}
+return {'created', ticketId, redis.call('ZCARD', K_QUEUED) - 1, field(8), f[10] or '0', -1, 0, now}

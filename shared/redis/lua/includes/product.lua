@@ -26,12 +26,17 @@ end
 
 -- Appends one decision to the drop's log, continuing its hash chain (docs/event-log.md).
 -- s (a ticket's order key) is passed as the string it was stored as, never re-formatted.
-local function logEvent(e, t, u, q, s, x)
+-- appendEvent takes the chain's last hash and returns the new one without storing it: a
+-- caller that has read `evh` already stores it with its own writes (admit.lua).
+local function appendEvent(prev, e, t, u, q, s, x)
   t, u, q, s, x = t or '', u or '', tostring(q or 0), s or '', x or ''
-  local h = redis.sha1hex((redis.call('HGET', K_PRODUCT, 'evh') or '') .. '\n' .. e .. '\n' .. t .. '\n' .. u ..
-    '\n' .. q .. '\n' .. s .. '\n' .. x)
-  redis.call('HSET', K_PRODUCT, 'evh', h)
+  local h = redis.sha1hex(prev .. '\n' .. e .. '\n' .. t .. '\n' .. u .. '\n' .. q .. '\n' .. s .. '\n' .. x)
   redis.call('XADD', K_LOG, '*', 'e', e, 't', t, 'u', u, 'q', q, 's', s, 'x', x, 'h', h)
+  return h
+end
+
+local function logEvent(e, t, u, q, s, x)
+  redis.call('HSET', K_PRODUCT, 'evh', appendEvent(redis.call('HGET', K_PRODUCT, 'evh') or '', e, t, u, q, s, x))
 end
 
 -- Moves a ticket from its current status to a terminal one, keeping counters in step.
