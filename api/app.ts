@@ -20,6 +20,7 @@ import { productRoutes } from './routes/products.routes.ts';
 import { purchaseRoutes } from './routes/purchases.routes.ts';
 import { ticketRoutes } from './routes/tickets.routes.ts';
 import { newRouter } from './router.ts';
+import { purchaseDoor, type Door } from './purchase-door.ts';
 
 /** Largest JSON request body, once decoded. */
 const BODY_LIMIT = 16 * 1024;
@@ -29,6 +30,8 @@ export type App = Koa & {
   router: Router;
   /** The drop lane of this process. */
   lane: Lane;
+  /** Purchases of drops in their usual shape, answered without Koa (api/purchase-door.ts). */
+  door: Door;
 };
 
 /** Builds the HTTP API; never listens (see api/server.ts). */
@@ -53,7 +56,7 @@ export function createApp(deps: Deps): App {
   }
   app.use(routes.routes());
   app.use(unmatched(routes));
-  return Object.assign(app, { router: routes, lane });
+  return Object.assign(app, { router: routes, lane, door: purchaseDoor(deps, lane, metrics, BODY_LIMIT) });
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type Koa from 'koa';
 import type { Config } from '../shared/config.ts';
+import type { Door } from './purchase-door.ts';
 
 /**
  * The API's HTTP server, with every limit set deliberately (README "HTTP limits"):
@@ -21,13 +22,15 @@ import type { Config } from '../shared/config.ts';
  * CONNECT) get the error body of every other error instead of a bare status line. A
  * connection that sends nothing at all within `headersTimeout` is closed silently.
  */
-export function createHttpServer(app: Koa, config: Config): Server {
+export function createHttpServer(app: Koa & { door?: Door }, config: Config): Server {
+  const koa = app.callback();
+  const { door } = app;
   const server = createServer({
     requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
     headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
     keepAliveTimeout: config.HTTP_KEEP_ALIVE_TIMEOUT_MS,
     connectionsCheckingInterval: 1000,
-  }, app.callback());
+  }, door ? (req, res) => door(req, res) || koa(req, res) : koa);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // A connection that never sent a byte has no request to answer (a client that opened
     // it ahead, a browser's preconnect): it is closed without a word.
@@ -44,7 +47,7 @@ export function createHttpServer(app: Koa, config: Config): Server {
 }
 
 /** Starts the server on `port`; resolves once it listens. */
-export async function listen(app: Koa, config: Config, port: number): Promise<Server> {
+export async function listen(app: Koa & { door?: Door }, config: Config, port: number): Promise<Server> {
   const server = createHttpServer(app, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -9,8 +9,7 @@ const USER_ID = /^[A-Za-z0-9._@|+-]{1,128}$/;
 
 type Claims = { sub: string; role?: unknown };
 
-function verifyBearer(ctx: Context, key: KeyObject): Claims | null {
-  const header = ctx.get('Authorization');
+function verifyBearer(header: string, key: KeyObject): Claims | null {
   const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
   if (!m) return null;
   const payload = verifyHs256(m[1], key);
@@ -18,13 +17,18 @@ function verifyBearer(ctx: Context, key: KeyObject): Claims | null {
   return { sub: payload.sub, role: payload.role };
 }
 
+/** The buyer an `Authorization` header names with a valid HS256 bearer token, or `401 unauthorized`. */
+export function bearerUser(header: string, key: KeyObject): string {
+  const claims = verifyBearer(header, key);
+  if (!claims) throw new DomainError('unauthorized', 'A valid bearer token is required.');
+  return claims.sub;
+}
+
 /** Buyers: a valid HS256 bearer token; `sub` becomes `ctx.state.userId`. */
 export function requireUser(config: Config) {
   const key = hs256Key(config.JWT_SECRET);
   return async (ctx: Context, next: Next) => {
-    const claims = verifyBearer(ctx, key);
-    if (!claims) throw new DomainError('unauthorized', 'A valid bearer token is required.');
-    ctx.state.userId = claims.sub;
+    ctx.state.userId = bearerUser(ctx.get('Authorization'), key);
     await next();
   };
 }
@@ -48,7 +52,7 @@ export function requireAdmin(config: Config) {
       const passwordOk = same(decoded.slice(i + 1), config.ADMIN_PASSWORD);
       ok = i > 0 && userOk && passwordOk;
     } else {
-      ok = verifyBearer(ctx, key)?.role === 'admin';
+      ok = verifyBearer(ctx.get('Authorization'), key)?.role === 'admin';
     }
     if (!ok) {
       ctx.state.authChallenge = 'Basic realm="drop-admin", charset="UTF-8"';

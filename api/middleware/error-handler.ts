@@ -38,6 +38,26 @@ const isBackendDown = (err: Error) =>
   /enableOfflineQueue|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|ETIMEDOUT|timed out|Pool|connect/i.test(err.message)
   || /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK) |Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|Cluster isn't ready/.test(err.message);
 
+/** What an error answers: status, error body and headers; `unhandled` when it is a bug (500, logged). */
+export type ErrorAnswer = {
+  status: number;
+  body: { error: Record<string, unknown> };
+  headers: Record<string, string>;
+  unhandled?: Error;
+};
+
+/** The one mapping of any error to its answer, for Koa's chain and the purchase door alike. */
+export function errorAnswer(e: unknown, authChallenge?: string): ErrorAnswer {
+  // isNativeError also recognises errors made in another realm (Node core's, under a VM).
+  const err = e instanceof Error || types.isNativeError(e) ? (e as Error) : new Error(String(e));
+  const domain = toDomainError(err);
+  if (!domain) return { status: 500, body: { error: { code: 'internal', message: 'Something went wrong on our side.' } }, headers: {}, unhandled: err };
+  const headers: Record<string, string> = {};
+  if (domain.retryAfterS !== undefined) headers['Retry-After'] = String(Math.max(1, domain.retryAfterS));
+  if (domain.code === 'unauthorized') headers['WWW-Authenticate'] = authChallenge ?? 'Bearer';
+  return { status: STATUS[domain.code], body: { error: { code: domain.code, message: domain.message, ...domain.details } }, headers };
+}
+
 /** Maps any error to the error body every API error has (README, API); registered first. */
 export function errorHandler() {
   return async (ctx: Context, next: Next) => {
@@ -46,19 +66,11 @@ export function errorHandler() {
       if (ctx.respond === false) return; // the client went away before its turn: nobody to answer
       if (ctx.status === 404 && ctx.body === undefined) throw new DomainError('not_found', 'No such route.');
     } catch (e) {
-      // isNativeError also recognises errors made in another realm (Node core's, under a VM).
-      const err = e instanceof Error || types.isNativeError(e) ? (e as Error) : new Error(String(e));
-      const domain = toDomainError(err);
-      if (!domain) {
-        ctx.state.log?.error({ err }, 'unhandled error');
-        ctx.status = 500;
-        ctx.body = { error: { code: 'internal', message: 'Something went wrong on our side.' } };
-        return;
-      }
-      ctx.status = STATUS[domain.code];
-      if (domain.retryAfterS !== undefined) ctx.set('Retry-After', String(Math.max(1, domain.retryAfterS)));
-      if (domain.code === 'unauthorized') ctx.set('WWW-Authenticate', ctx.state.authChallenge ?? 'Bearer');
-      ctx.body = { error: { code: domain.code, message: domain.message, ...domain.details } };
+      const answer = errorAnswer(e, ctx.state.authChallenge as string | undefined);
+      if (answer.unhandled) ctx.state.log?.error({ err: answer.unhandled }, 'unhandled error');
+      ctx.status = answer.status;
+      ctx.set(answer.headers);
+      ctx.body = answer.body;
     }
   };
 }

@@ -64,7 +64,7 @@ export function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Strict, as APIs expect: an object or an array, never a bare string, number or null. */
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -102,7 +102,7 @@ async function readBody(ctx: Context, limit: number): Promise<string> {
   }
 }
 
-function bodyError(err: Error & { type?: string; code?: string }): DomainError {
+export function bodyError(err: Error & { type?: string; code?: string }): DomainError {
   switch (err.type) {
     case 'entity.too.large':
       return new DomainError('payload_too_large', 'The request body is too large.');

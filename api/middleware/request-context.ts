@@ -10,9 +10,7 @@ import { randomId } from '../../shared/random-ids.ts';
 export function requestContext(logger: Logger) {
   const accessLog = logger.isLevelEnabled('debug');
   return async (ctx: Context, next: Next) => {
-    const incoming = ctx.get('X-Request-Id');
-    // 96 random bits in 16 characters: the id is stored with every ticket and job it causes.
-    const requestId = incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomId(12);
+    const requestId = requestIdOf(ctx.get('X-Request-Id'));
     ctx.state = new RequestState(logger, requestId);
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
@@ -25,6 +23,12 @@ export function requestContext(logger: Logger) {
       }
     }
   };
+}
+
+/** The request's id: the client's `X-Request-Id` when sane, else a new one. */
+export function requestIdOf(incoming: string | undefined): string {
+  // 96 random bits in 16 characters: the id is stored with every ticket and job it causes.
+  return incoming && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomId(12);
 }
 
 /** `ctx.state` of a request: its id, and its logger once something logs. */
