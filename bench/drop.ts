@@ -55,10 +55,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runDrop(s: Settings, loadgen: ChildProcess, redis: BenchRedis, pids: Pids): Promise<DropResult> {
   const env = systemEnv(s);
   await runNode('scripts/migrate.ts', env, `${s.outDir}/migrate.log`);
-  const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/workers.log` });
-  const api = startNode('api/main.ts', { env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/api.log` });
+  const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs(s, 'workers/main.ts'), logFile: `${s.outDir}/workers.log` });
+  const api = startNode('api/main.ts', { env, nodeArgs: nodeArgs(s, 'api/main.ts'), logFile: `${s.outDir}/api.log` });
   const shop = s.shopApi
-    ? startNode('api/main.ts', { env: { ...env, PORT: String(s.shopPort) }, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/shop-api.log` })
+    ? startNode('api/main.ts', { env: { ...env, PORT: String(s.shopPort) }, nodeArgs: nodeArgs(s, 'api/main.ts'), logFile: `${s.outDir}/shop-api.log` })
     : undefined;
   const queues: Queue[] = [];
   try {
@@ -122,6 +122,7 @@ async function drop(
   let sent = 0;
   const unsubscribe = onProgress(loadgen, (done) => { sent = done; });
   let rushDone = false;
+  let rushEndedAt = 0;
   let pending = -1;
   const progress = setInterval(() => {
     const l = sampler.last;
@@ -140,6 +141,7 @@ async function drop(
     type: 'rush', port: s.port, paths: productIds.map((id) => `/products/${id}/purchases`), concurrency: s.concurrency, startAt: opensAt + 20,
   }).finally(() => {
     rushDone = true;
+    rushEndedAt = Date.now();
     cpu.rush = rushCpu.stop();
     settleCpu.start();
   });
@@ -148,7 +150,13 @@ async function drop(
   const deadline = opensAt + s.timeoutS * 1000;
   while (!settledAt && Date.now() < deadline) {
     await sleep(50);
-    if (!rushDone) continue;
+    if (!rushDone) {
+      // Sold out with nothing live, every ticket is terminal for good (a sold-out door makes
+      // no more tickets), however long the load generator goes on being refused.
+      const l = await sampler.sample();
+      if (!allTerminalAt && l.queued === 0 && l.reserved === 0 && l.available === 0 && l.terminal > 0) allTerminalAt = l.at;
+      continue;
+    }
     const l = await sampler.sample();
     if (!allTerminalAt && l.queued === 0 && l.reserved === 0) allTerminalAt = l.at;
     pending = (await Promise.all(queues.map((q) => pendingJobs(q)))).reduce((a, b) => a + b, 0);
@@ -160,7 +168,7 @@ async function drop(
   sampler.stop();
   unsubscribe();
   const probes = await buyers.stop();
-  writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt, probes }));
+  writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt: Math.max(allTerminalAt, rushEndedAt), probes }));
   if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s (last: ${JSON.stringify(sampler.last)})`);
 
   const stats = sumStats(await Promise.all(productIds.map(async (id) => (await admin('GET', `/admin/products/${id}/stats`)) as unknown as AdminStats)));
@@ -174,7 +182,7 @@ async function drop(
     allTerminalSeconds: (allTerminalAt - opensAt) / 1000,
     settledSeconds,
     settledPerSecond: admission.sent / settledSeconds,
-    general: summarizeProbes(probes, { idle: [buyers.idleFrom, opensAt], drop: [opensAt, allTerminalAt] }),
+    general: summarizeProbes(probes, { idle: [buyers.idleFrom, opensAt], drop: [opensAt, Math.max(allTerminalAt, rushEndedAt)] }),
     peak,
     redisBytesPerWaitingTicket: sampler.footprint?.total ?? 0,
     footprint: sampler.footprint,

@@ -73,7 +73,8 @@ export function markdown(s: Settings, m: Machine, d: DropResult, b: BaselineResu
     ...table,
     '',
     `Admission answers: ${outcomes}. Tickets: ${Object.entries(d.stats.tickets).map(([k, v]) => `${k} ${n0(v)}`).join(', ')}. ` +
-      `Every ticket terminal after ${round(d.allTerminalSeconds, 2)} s, admission queue empty after ${round(d.settledSeconds, 2)} s.`,
+      `Every ticket terminal after ${round(d.allTerminalSeconds, 2)} s (the rush's last answer after ${round(d.admission.durationMs / 1000, 2)} s), ` +
+      `admission queue empty after ${round(d.settledSeconds, 2)} s.`,
     '',
     `Redis at the peak: ${n0(d.peak.queued)} tickets waiting (${n0(d.peak.parked)} parked after their admission job, ` +
       `${n0(d.peak.jobsWaiting)} admission jobs not yet picked up), ${MB(d.peak.usedMemory)} in use.` +
