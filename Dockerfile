@@ -26,4 +26,4 @@ USER node
 # 3000: HTTP API (PORT). 9464: workers' Prometheus metrics (METRICS_PORT).
 EXPOSE 3000 9464
 
-CMD ["node", "api/main.ts"]
+CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=192", "api/main.ts"]

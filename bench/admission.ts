@@ -75,21 +75,21 @@ export async function runAdmissionRound(
 /** The system, deployed one way, on a fresh database and key prefix. */
 async function runSystem(s: Settings, loadgen: ChildProcess, target: BenchRedis, pids: Pids, which: 'single' | 'split'): Promise<AdmissionRun> {
   const env = systemEnv(s);
-  const log = (name: string) => ({ env, nodeArgs: nodeArgs(s), logFile: `${s.outDir}/admission-${name}.log` });
+  const log = (name: string, entry: string) => ({ env, nodeArgs: nodeArgs(s, entry), logFile: `${s.outDir}/admission-${name}.log` });
   const children: ChildProcess[] = [];
   try {
     let procs: Record<string, number | undefined>;
     if (which === 'single') {
       // scripts/start.ts applies the migrations itself, then runs the API and the workers.
-      const one = startNode('scripts/start.ts', log('single'));
+      const one = startNode('scripts/start.ts', log('single', 'scripts/start.ts'));
       children.push(one);
       await waitHttp(s.port, '/readyz', one, 60_000);
       lowerPriority(one.pid, s.nice);
       procs = { system: one.pid };
     } else {
       await runNode('scripts/migrate.ts', env, `${s.outDir}/migrate.log`);
-      const workers = startNode('workers/main.ts', log('workers'));
-      const api = startNode('api/main.ts', log('api'));
+      const workers = startNode('workers/main.ts', log('workers', 'workers/main.ts'));
+      const api = startNode('api/main.ts', log('api', 'api/main.ts'));
       children.push(api, workers);
       await waitHttp(s.port, '/readyz', api);
       lowerPriority(api.pid, s.nice);

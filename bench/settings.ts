@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
@@ -191,7 +192,15 @@ export function line(text: string): void {
   process.stderr.write(`${text}\n`);
 }
 
-/** Node flags for the system's processes (CPU profiles with --profile). */
-export function nodeArgs(s: Settings): string[] {
-  return s.profile ? ['--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`] : [];
+/**
+ * Node flags for one of the system's processes: the flags its npm script runs it with
+ * (package.json: `start`, `start:api`, `start:workers`, the heap limits), so the bench runs
+ * what users run; CPU profiles with --profile.
+ */
+export function nodeArgs(s: Settings, entry: string): string[] {
+  const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const command = Object.values(scripts).find((c) => c.startsWith('node ') && c.endsWith(` ${entry}`));
+  if (!command) throw new Error(`no npm script runs ${entry}`);
+  const deployed = command.slice('node '.length, -entry.length).trim().split(/\s+/).filter(Boolean);
+  return s.profile ? [...deployed, '--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`] : deployed;
 }
