@@ -50,7 +50,7 @@ const schema = z
     /** Queued tickets per product before `503 busy`. */
     MAX_QUEUED_PER_PRODUCT: int(1_000_000, 1),
     /** Drop requests (reserve purchases, their ticket reads) one API process works on at once. */
-    API_DROP_CONCURRENCY: int(16, 1),
+    API_DROP_CONCURRENCY: int(32, 1),
     /** Longest a drop request waits for a lane place before `503 busy`. */
     API_LANE_WAIT_MS: int(10_000, 1),
     /** Longest a drop request holds a lane place; also how long the lane may go without progress before `/readyz` fails. */
