@@ -48,7 +48,11 @@ export function purchaseDoor(deps: Deps, lane: Lane, metrics: ApiMetrics, bodyLi
       return false;
     }
     door.taken++;
-    void answer(req, res, productId, Number(length));
+    answer(req, res, productId, Number(length)).catch((err: unknown) => {
+      // Only a bug can get here (every error is answered inside): log it, close the socket.
+      deps.logger.error({ err }, 'purchase door failed');
+      res.destroy();
+    });
     return true;
   }, { taken: 0 });
   return door;
