@@ -5,7 +5,7 @@ import type { ApiMetrics } from '../shared/metrics.ts';
 import { bearerUser } from './middleware/auth.ts';
 import { hs256Key } from './middleware/jwt-hs256.ts';
 import { errorAnswer } from './middleware/error-handler.ts';
-import { bodyError, parseJson } from './middleware/json-body.ts';
+import { bodyError, jsonBodyOf } from './middleware/json-body.ts';
 import type { Lane } from './middleware/lane.ts';
 import { requestIdOf } from './middleware/request-context.ts';
 import { purchase } from './routes/purchases.routes.ts';
@@ -88,7 +88,7 @@ export function purchaseDoor(deps: Deps, lane: Lane, metrics: ApiMetrics, bodyLi
           return;
         }
         text ??= await read();
-        const body = text.trim() === '' ? undefined : parseJson(text);
+        const body = jsonBodyOf(text);
         const userId = bearerUser(req.headers.authorization ?? '', key);
         const idem = req.headers['idempotency-key'];
         const result = await purchase(deps, { productId, body, idempotencyKey: typeof idem === 'string' ? idem : '', userId, requestId });

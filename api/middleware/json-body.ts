@@ -54,7 +54,7 @@ export async function readJsonBody(ctx: Context, limit: number): Promise<void> {
     throw new DomainError('unsupported_media_type', 'The request body must be JSON (Content-Type: application/json).');
   }
   const text = await readBody(ctx, limit);
-  ctx.request.body = text.trim() === '' ? undefined : parseJson(text);
+  ctx.request.body = jsonBodyOf(text);
 }
 
 /** A chunked body, or a Content-Length above zero (clients send `Content-Length: 0` for none). */
@@ -63,8 +63,13 @@ export function hasBody(req: IncomingMessage): boolean {
   return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 }
 
+/** A read body as JSON: none when it is only whitespace (see {@link parseJson}). */
+export function jsonBodyOf(text: string): unknown {
+  return text.trim() === '' ? undefined : parseJson(text);
+}
+
 /** Strict, as APIs expect: an object or an array, never a bare string, number or null. */
-export function parseJson(text: string): unknown {
+function parseJson(text: string): unknown {
   let value: unknown;
   try {
     value = JSON.parse(text);
