@@ -2,10 +2,7 @@ import type { Deps } from '../../deps.ts';
 import type { Product } from '../../db/entities/product.entity.ts';
 import { DomainError } from '../../errors.ts';
 import { fulfilAll } from '../reservation/hand-on.ts';
-import { rebuildProduct } from './rebuild.ts';
-
-/** How long a rebuild may hold its lock. */
-const REBUILD_LOCK_MS = 10_000;
+import { REBUILD_LOCK_MS, rebuildProduct } from './rebuild.ts';
 
 /**
  * Makes sure the product's live state is in Redis: rebuilt from the MySQL ledger when

@@ -10,6 +10,9 @@ import { commitmentOf } from '../audit/lottery.ts';
 import { TICKET_STATUSES, TICKET_STATUS_OF_ORDER } from '../tickets/statuses.ts';
 import { admissionRate, applyOperatorSettings } from './settings.ts';
 
+/** How long a rebuild may hold its lock, and keep the stock worker from taking tickets. */
+export const REBUILD_LOCK_MS = 10_000;
+
 /** What a rebuild gave back: tickets whose holds came back and need their payment jobs again. */
 export type Rebuilt = { restored: string[] };
 
@@ -45,13 +48,17 @@ export async function rebuildProduct(deps: Deps, product: Product): Promise<Rebu
   const opensAt = product.type === 'reserve' && product.opensAt ? product.opensAt.getTime() : -1;
   const queueOpensAt = product.type === 'reserve' && product.queueOpensAt ? product.queueOpensAt.getTime() : -1;
   const available = Math.max(0, product.totalStock - ledger.sold - ledger.reserved);
+  // The product looks loaded from initProduct on, and buyers are admitted again at once (after
+  // every ticket the rebuild will requeue); until the requeue is done, the stock worker takes
+  // nothing (reserve.lua), so no later ticket gets units ahead of one still to be put back.
+  const { serverTimeMs } = await deps.scripts.readFields(product.id, []);
   const fields: Record<string, string | number> = {
     type: product.type, opensAt, qOpensAt: queueOpensAt,
     limit: product.type === 'reserve' ? product.perUserLimit : 0,
     total: product.totalStock, available, reserved: ledger.reserved, sold: ledger.sold,
     paused: operator.paused ? 1 : 0,
     seq: Math.max(maxSeq, ...waiting.map((t) => Number(t.orderKey))),
-    rate, price: product.priceMinor, currency: product.currency,
+    rate, price: product.priceMinor, currency: product.currency, rebuildUntil: serverTimeMs + REBUILD_LOCK_MS,
     ...Object.fromEntries(Object.entries(counts).map(([s, n]) => [`t_${s}`, n])),
   };
   const loadedEvent = JSON.stringify({
@@ -72,6 +79,7 @@ export async function rebuildProduct(deps: Deps, product: Product): Promise<Rebu
     }
   }
   const requeued = await requeue(deps, product, waiting);
+  await deps.productState.setLive(product.id, { rebuildUntil: 0 });
   await deps.productState.register(product.id);
   await applyOperatorSettings(deps, product, { paused: operator.paused, ratePerSecond: rate });
   if (operator.snapshot) await recordLoss(deps, product, operator.snapshot, maxSeq, restored.length);

@@ -5,7 +5,8 @@
   Each gets a hold on its units, is parked until held units come back, or ends. Whatever
   job asks, units go in queue order: a job is only the trigger, and its tickets the point
   where it may stop. Idempotent: a ticket that is no longer pending is not looked at again.
-  Nothing is taken before `opensAt` (the pre-queue waits for the draw).
+  Nothing is taken before `opensAt` (the pre-queue waits for the draw), nor while a
+  rebuild is under way (`rebuildUntil`, the shard's clock).
   Admission rate: when ARGV[3] is '1', every ticket taken uses a token of the product's
   bucket (`rate` tickets per second, at most 100 ms of them saved up); without tokens the
   call stops and says how long to wait.
@@ -54,6 +55,12 @@ end
 local opensAt = pnum('opensAt')
 if opensAt > now then
   return statuses({left, math.min(1000, opensAt - now), 0, 0})
+end
+-- A rebuild (Redis lost the drop) is putting the tickets it had back in their old places:
+-- nothing is taken until it is done, or past its deadline if the process doing it died.
+local rebuilding = pnum('rebuildUntil')
+if rebuilding > now then
+  return statuses({left, math.min(100, rebuilding - now), 0, 0})
 end
 
 local tokens, rate, cap, spent = math.huge, 0, 0, 0

@@ -256,6 +256,22 @@ describe('reserve.lua with a batch (one admission job)', () => {
     expect(await s.waiting()).toEqual([c]);
   });
 
+  it('takes nothing while a rebuild is putting lost tickets back (until it is done or its deadline passed)', async () => {
+    const s = await drop(5);
+    const a = await s.admitted('ann');
+    const { serverTimeMs } = await ctx.deps.scripts.readFields(s.productId, []);
+    await ctx.deps.productState.setLive(s.productId, { rebuildUntil: serverTimeMs + 5_000 });
+    const waiting = await s.reserveBatch([a], false);
+    expectLoaded(waiting);
+    expect(waiting.tickets).toEqual([]);
+    expect(waiting.waitMs).toBeGreaterThan(0);
+    expect(waiting.waitMs).toBeLessThanOrEqual(100);
+    expect(await s.status(a)).toBe('queued');
+    // A rebuild whose process died: its deadline lets the drop go on.
+    await ctx.deps.productState.setLive(s.productId, { rebuildUntil: serverTimeMs - 1 });
+    expect(await s.reserve(a)).toBe('reserved');
+  });
+
   it('stops after `max` tickets a call, and says how many of the job are left', async () => {
     const s = await drop(10, { perUserLimit: 5 });
     const ids = [];
