@@ -51,6 +51,8 @@ const schema = z
     MAX_QUEUED_PER_PRODUCT: int(1_000_000, 1),
     /** Drop requests (reserve purchases, their ticket reads) one API process works on at once. */
     API_DROP_CONCURRENCY: int(32, 1),
+    /** Most purchases of one product the API sends to Redis in one admit script call (1: one call each). */
+    API_ADMIT_BATCH: int(8, 1),
     /** Longest a drop request waits for a lane place before `503 busy`. */
     API_LANE_WAIT_MS: int(10_000, 1),
     /** Longest a drop request holds a lane place; also how long the lane may go without progress before `/readyz` fails. */

@@ -5,6 +5,7 @@ import { OrdersRepository } from './db/orders.repository.ts';
 import { PaymentsRepository } from './db/payments.repository.ts';
 import { ProductsRepository } from './db/products.repository.ts';
 import { SoldOutMemo } from './domain/admission/sold-out-memo.ts';
+import { AdmitCoalescer } from './domain/admission/admit-coalescer.ts';
 import { DoorRefusals } from './domain/admission/door-refusals.ts';
 import { Catalog } from './domain/products/catalog.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -42,6 +43,8 @@ export type Deps = {
   /** Redis: the Lua scripts (typed), tickets, products' live state. */
   keys: Keys;
   scripts: Scripts;
+  /** The door's admit scripts, sent a turn's worth per call (AdmitCoalescer). */
+  admitter: AdmitCoalescer;
   tickets: TicketStore;
   productState: ProductStore;
   /** MySQL: the order ledger, payment records, products. */
@@ -84,7 +87,7 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const productState = new ProductStore(redis, keys, scripts);
   return {
     config, logger, redis, queueRedis, providerRedis, orm,
-    keys, scripts, tickets: new TicketStore(redis, keys, scripts), productState,
+    keys, scripts, admitter: new AdmitCoalescer(scripts, config.API_ADMIT_BATCH), tickets: new TicketStore(redis, keys, scripts), productState,
     orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products, events: new EventsRepository(orm),
     queues, admissions: new AdmissionBatches(queues, logger),
     catalog: new Catalog(products), soldOut: new SoldOutMemo(), refusals: new DoorRefusals(productState), provider: createPaymentProvider(config, providerRedis, keys),

@@ -6,7 +6,7 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 
 /** Script name → number of KEYS it takes (its contract header lists them); null: any number. */
 const SCRIPTS = {
-  admit: 11,
+  admit: null,
   reserve: 8,
   settle: 9,
   release: 9,
@@ -133,27 +133,29 @@ export class Scripts {
 
   /** Admits a purchase at the door, or says why not (admit.lua). */
   async admit(r: AdmitRequest): Promise<AdmitResult> {
+    return (await this.admitMany([r]))[0];
+  }
+
+  /**
+   * Admits purchases of one product in one script call, in order, each decided as if alone
+   * after the ones before it (admit.lua); one answer per request. The settings
+   * (`userRatePerSec`, `maxQueued`, `idempotencyTtlS`) are the first request's.
+   */
+  async admitMany(rs: readonly AdmitRequest[]): Promise<AdmitResult[]> {
+    const [first] = rs;
+    if (!first) return [];
     const k = this.keys;
-    const reply = await this.run('admit', [
-      ...k.productScriptKeys(r.productId), k.ticket(r.productId, r.ticketId),
-      k.idempotency(r.productId, r.userId, r.idempotencyKey ?? ''), k.userRate(r.productId, r.userId),
-    ], [
-      r.ticketId, r.userId, r.quantity, r.paymentMethod, r.idempotencyKey ?? '', r.requestId ?? '',
-      r.userRatePerSec, r.maxQueued, r.idempotencyTtlS, r.jobId ?? '', r.lotteryKey ?? '',
-    ]) as [string, ...(string | number)[]];
-    const [outcome, a, b, c, d, e, f, g] = reply;
-    switch (outcome) {
-      case 'created': return {
-        outcome, ticketId: String(a), position: Number(b) >= 0 ? Number(b) : null, ratePerSecond: Number(c),
-        measuredPerSecond: Number(d), drawAtMs: Number(e) >= 0 ? Number(e) : null, preQueued: Number(f), nowMs: Number(g),
-      };
-      case 'existing': return { outcome, ticketId: String(a) };
-      case 'not_open': return { outcome, opensAtMs: Number(a), nowMs: Number(b), queueOpensAtMs: Number(c) >= 0 ? Number(c) : null };
-      case 'over_limit': return { outcome, limit: Number(a), held: Number(b) };
-      case 'rate_limited': return { outcome, retryAfterMs: Number(a) };
-      case 'not_loaded': case 'paused': case 'sold_out': case 'busy': return { outcome };
-      default: throw new Error(`admit.lua answered ${String(outcome)}`);
+    const keys = k.productScriptKeys(first.productId).slice();
+    const args: (string | number)[] = [first.userRatePerSec, first.maxQueued, first.idempotencyTtlS];
+    for (const r of rs) {
+      if (r.productId !== first.productId || r.userRatePerSec !== first.userRatePerSec || r.maxQueued !== first.maxQueued || r.idempotencyTtlS !== first.idempotencyTtlS) {
+        throw new Error('admitMany takes requests for one product, with the same settings');
+      }
+      keys.push(k.ticket(r.productId, r.ticketId), k.idempotency(r.productId, r.userId, r.idempotencyKey ?? ''), k.userRate(r.productId, r.userId));
+      args.push(r.ticketId, r.userId, r.quantity, r.paymentMethod, r.idempotencyKey ?? '', r.requestId ?? '', r.jobId ?? '', r.lotteryKey ?? '');
     }
+    const replies = await this.run('admit', keys, args) as [string, ...(string | number)[]][];
+    return replies.map(admitResult);
   }
 
   /**
@@ -286,6 +288,22 @@ export class Scripts {
     const command = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<Reply>>)[commandName(name)];
     // A script that takes any number of keys is told how many come first.
     return expected === null ? command.call(this.redis, keys.length, ...keys, ...args) : command.call(this.redis, ...keys, ...args);
+  }
+}
+
+function admitResult(reply: [string, ...(string | number)[]]): AdmitResult {
+  const [outcome, a, b, c, d, e, f, g] = reply;
+  switch (outcome) {
+    case 'created': return {
+      outcome, ticketId: String(a), position: Number(b) >= 0 ? Number(b) : null, ratePerSecond: Number(c),
+      measuredPerSecond: Number(d), drawAtMs: Number(e) >= 0 ? Number(e) : null, preQueued: Number(f), nowMs: Number(g),
+    };
+    case 'existing': return { outcome, ticketId: String(a) };
+    case 'not_open': return { outcome, opensAtMs: Number(a), nowMs: Number(b), queueOpensAtMs: Number(c) >= 0 ? Number(c) : null };
+    case 'over_limit': return { outcome, limit: Number(a), held: Number(b) };
+    case 'rate_limited': return { outcome, retryAfterMs: Number(a) };
+    case 'not_loaded': case 'paused': case 'sold_out': case 'busy': return { outcome };
+    default: throw new Error(`admit.lua answered ${String(outcome)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { expect } from '@jest/globals';
 import { newTicketId } from '../../shared/domain/tickets/ids.ts';
-import { Scripts, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
+import { Scripts, type AdmitRequest, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
 import { testRedis, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
 
 export type AdmitOptions = {
@@ -32,8 +32,9 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
     keys: k,
     /** The product's keys (to delete its live state, as a Redis loss would). */
     productKeys: keys.productScriptKeys(productId),
-    admit(userId: string, o: AdmitOptions = {}): Promise<AdmitResult> {
-      return scripts.admit({
+    /** The request the door would send for this user (see AdmitOptions). */
+    request(userId: string, o: AdmitOptions = {}): AdmitRequest {
+      return {
         productId,
         ticketId: o.ticketId ?? newTicketId(productId),
         userId,
@@ -44,8 +45,17 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
         userRatePerSec: o.ratePerSec ?? 1_000_000,
         maxQueued: o.maxQueued ?? 1_000_000,
         idempotencyTtlS: 3600,
-      });
+      };
     },
+    admit(userId: string, o: AdmitOptions = {}): Promise<AdmitResult> {
+      return scripts.admit(this.request(userId, o));
+    },
+    /** Several requests in one admit.lua call, as the door's coalescer sends them. */
+    admitMany(requests: { userId: string; o?: AdmitOptions }[]): Promise<AdmitResult[]> {
+      return scripts.admitMany(requests.map(({ userId, o }) => this.request(userId, o)));
+    },
+    /** The drop's event log as the stream holds it, oldest first. */
+    log: async () => (await redis.xrange(k.log, '-', '+')).map(([, f]) => f),
     /** Admits and returns the new ticket id (fails the test when not created). */
     async admitted(userId: string, o: AdmitOptions = {}): Promise<string> {
       const reply = await this.admit(userId, o);

@@ -61,7 +61,7 @@ async function runAdmit(deps: Deps, req: PurchaseRequest, product: Product, jobI
     // With a pre-queue, the ticket's lottery key goes along: the script (on the drop's
     // clock) decides whether the ticket is pre-queued, and then it is its place.
     const seed = product.queueOpensAt && product.lotterySeed;
-    return deps.scripts.admit({
+    return deps.admitter.admit({
       productId: product.id, ticketId, userId: req.userId, quantity: req.quantity,
       paymentMethod: req.paymentMethod, idempotencyKey: req.idempotencyKey, requestId: req.requestId,
       userRatePerSec: config.USER_RATE_LIMIT_PER_SEC, maxQueued: config.MAX_QUEUED_PER_PRODUCT, idempotencyTtlS: IDEMPOTENCY_TTL_S, jobId,

@@ -176,3 +176,74 @@ describe('admit.lua', () => {
     }
   });
 });
+
+describe('admit.lua, several requests in one call (as the door coalesces them)', () => {
+  /** A small deterministic PRNG, so a failure replays. */
+  const prng = (seed: number) => () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  const withoutHash = (events: string[][]) => events.map((f) => f.filter((_, i) => f[i - 1] !== 'h' && f[i] !== 'h'));
+  const REFUSALS = ['r_sold_out', 'r_over_limit', 'r_busy', 'r_rate_limited', 'r_paused', 'r_not_open'];
+
+  it('decides each request as the same requests one call each would, over random mixes of buyers, keys, quantities and stock', async () => {
+    const seen = new Set<string>();
+    for (const seed of [1, 2, 3]) {
+      const rand = prng(seed);
+      const pick = <T,>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+      const [alone, together] = [await drop(12, { perUserLimit: 2 }), await drop(12, { perUserLimit: 2 })];
+      const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
+      for (let step = 0; step < 25; step++) {
+        const batch = Array.from({ length: 1 + Math.floor(rand() * 12) }, () => {
+          const userId = pick(users);
+          const idempotencyKey = rand() < 0.3 ? `k-${userId}-${Math.floor(rand() * 2)}` : undefined;
+          return { userId, o: { ticketId: `t-${seed}-${step}-${Math.floor(rand() * 1e9)}`, quantity: pick([1, 1, 1, 2, 3]), idempotencyKey, maxQueued: 15 } };
+        });
+        const one: AdmitResult[] = [];
+        for (const { userId, o } of batch) one.push(await alone.admit(userId, o));
+        const many = await together.admitMany(batch);
+        const comparable = (r: AdmitResult) => (r.outcome === 'created' ? { ...r, nowMs: 0 } : r);
+        expect(many.map(comparable)).toEqual(one.map(comparable));
+        for (const r of one) seen.add(r.outcome);
+        // Between calls the stock worker and the payments move on, the same on both drops.
+        for (let n = Math.floor(rand() * 3); n > 0; n--) {
+          const pays = rand() < 0.8;
+          for (const s of [alone, together]) {
+            const [head] = await s.queued();
+            if (head && (await s.reserve(head)) === 'reserved') await (pays ? s.settle(head) : s.release(head));
+          }
+        }
+      }
+      const [a, b] = [await expectConsistent(alone), await expectConsistent(together)];
+      for (const f of ['seq', 't_queued', 't_reserved', 't_paid', 't_expired', 'available', 'sold', ...REFUSALS]) expect([f, b[f]]).toEqual([f, a[f]]);
+      // After the `loaded` event (each drop's own opening instant), the same decisions.
+      expect(withoutHash((await together.log()).slice(1))).toEqual(withoutHash((await alone.log()).slice(1)));
+    }
+    // The mixes reach every answer a request can get on an open drop with rates unlimited.
+    expect([...seen].sort()).toEqual(['busy', 'created', 'existing', 'over_limit', 'sold_out']);
+  });
+
+  it('sees earlier requests of the same call: one ticket per buyer, the key bound, the counters and the rate taken in order', async () => {
+    const s = await drop(3, { perUserLimit: 1 });
+    // The call's settings are its first request's; the door's are the same for every request.
+    const o = { ratePerSec: 3, maxQueued: 2 };
+    const r = await s.admitMany([
+      { userId: 'ann', o: { ...o, idempotencyKey: 'k1' } },
+      { userId: 'ann', o: { ...o, idempotencyKey: 'k2' } },
+      ...[1, 2, 3, 4].map(() => ({ userId: 'bob', o: { ...o, quantity: 2 } })),
+      { userId: 'cat', o },
+      { userId: 'dan', o },
+    ]);
+    expect(r.map((x) => x.outcome)).toEqual(['created', 'existing', 'over_limit', 'over_limit', 'over_limit', 'rate_limited', 'created', 'busy']);
+    expectOutcome(r[0], 'created');
+    expect(r[1]).toEqual({ outcome: 'existing', ticketId: r[0].ticketId });
+    expect(await s.admit('ann', { idempotencyKey: 'k2' })).toEqual({ outcome: 'existing', ticketId: r[0].ticketId });
+    expectOutcome(r[6], 'created');
+    expect([r[0].position, r[6].position]).toEqual([0, 1]);
+    expect(await expectConsistent(s)).toMatchObject({ seq: 2, t_queued: 2, r_over_limit: 3, r_rate_limited: 1, r_busy: 1 });
+    expect((await s.log()).filter((f) => f[1] === 'admitted')).toHaveLength(2);
+  });
+
+  it('answers not_loaded for every request of a call for a product Redis lost', async () => {
+    const s = await drop(3);
+    await ctx.deps.redis.del(s.keys.product);
+    expect(await s.admitMany([{ userId: 'ann' }, { userId: 'bob' }])).toEqual([{ outcome: 'not_loaded' }, { outcome: 'not_loaded' }]);
+  });
+});
