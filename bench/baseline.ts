@@ -5,7 +5,7 @@ import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, nextMessage, onProgress, peakRss, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { jobFootprint, usedMemory } from './sampler.ts';
 import type { Settings } from './settings.ts';
-import { line } from './settings.ts';
+import { generalBuyerCount, line } from './settings.ts';
 import type { Latency } from './stats.ts';
 
 export type BaselineResult = {
@@ -60,7 +60,7 @@ export async function runBaseline(s: Settings, loadgen: ChildProcess, target: Be
     lowerPriority(api.pid, s.nice);
     buyers = await startGeneralBuyers({
       port: s.bareShopPort, productId: 0, secret: s.jwtSecret, perSecond: s.generalRate,
-      count: s.generalRate * (s.timeoutS + s.idleSeconds + 60), logFile: `${s.outDir}/general-buyers.log`,
+      count: generalBuyerCount(s), logFile: `${s.outDir}/general-buyers.log`,
     });
 
     let completed = 0;

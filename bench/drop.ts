@@ -9,7 +9,7 @@ import type { RushResult, VerifyResult } from './loadgen.ts';
 import { summarizeProbes } from './prober.ts';
 import { CpuMeter, lowerPriority, onProgress, peakRss, runNode, startGeneralBuyers, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import { DropSampler, DropsSampler, pendingJobs, type Footprint, type Sample } from './sampler.ts';
-import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
+import { generalBuyerCount, line, nodeArgs, systemEnv, type Settings } from './settings.ts';
 import type { Latency } from './stats.ts';
 
 export type DropResult = {
@@ -95,7 +95,7 @@ async function drop(
 
   const buyers = await startGeneralBuyers({
     port: s.shopApi ? s.shopPort : s.port, productId: general.id as number, secret: s.jwtSecret, perSecond: s.generalRate,
-    count: s.generalRate * (s.timeoutS + s.idleSeconds + 60), logFile: `${s.outDir}/general-buyers.log`,
+    count: generalBuyerCount(s), logFile: `${s.outDir}/general-buyers.log`,
   });
   line(`[drop] product${s.drops > 1 ? 's' : ''} ${productIds.join(', ')}: ${s.units} units open in ${((opensAt - Date.now()) / 1000).toFixed(1)}s; general buyers ${s.generalRate}/s (idle now)`);
 
@@ -147,8 +147,10 @@ async function drop(
   });
   let allTerminalAt = 0;
   let settledAt = 0;
-  const deadline = opensAt + s.timeoutS * 1000;
-  while (!settledAt && Date.now() < deadline) {
+  // The load generator ends the rush on its own (a fixed number of buyers, however slow the
+  // machine); from its last answer the drop has `--timeout` seconds to settle.
+  const deadline = () => (rushDone ? rushEndedAt : Date.now()) + s.timeoutS * 1000;
+  while (!settledAt && Date.now() < deadline()) {
     await sleep(50);
     if (!rushDone) {
       // Sold out with nothing live, every ticket is terminal for good (a sold-out door makes
@@ -169,7 +171,7 @@ async function drop(
   unsubscribe();
   const probes = await buyers.stop();
   writeFileSync(`${s.outDir}/general-probes.tmp`, JSON.stringify({ opensAt, allTerminalAt: Math.max(allTerminalAt, rushEndedAt), probes }));
-  if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s (last: ${JSON.stringify(sampler.last)})`);
+  if (!settledAt) throw new Error(`the drop did not settle within ${s.timeoutS}s of the rush's end (last: ${JSON.stringify(sampler.last)})`);
 
   const stats = sumStats(await Promise.all(productIds.map(async (id) => (await admin('GET', `/admin/products/${id}/stats`)) as unknown as AdminStats)));
   const verify = s.verify ? await task<VerifyResult>(loadgen, { type: 'verify', port: s.port, concurrency: s.concurrency }) : null;

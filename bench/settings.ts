@@ -102,6 +102,7 @@ const FLAGS = {
   profile: { type: 'boolean', default: false },
   'one-api': { type: 'boolean', default: false },
   nice: { type: 'string', default: '10' },
+  /** Seconds the drop (and the bare worker) may take to settle after the rush's last answer. */
   timeout: { type: 'string', default: '180' },
   out: { type: 'string', default: 'bench-results' },
   help: { type: 'boolean', default: false },
@@ -204,3 +205,10 @@ export function nodeArgs(s: Settings, entry: string): string[] {
   const deployed = command.slice('node '.length, -entry.length).trim().split(/\s+/).filter(Boolean);
   return s.profile ? [...deployed, '--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`] : deployed;
 }
+
+/**
+ * General buyers to sign up for a phase: enough for the idle window, the rush (at no less
+ * than 2,000 buyers a second, however slow the machine) and `--timeout` after it.
+ */
+export const generalBuyerCount = (s: Settings): number =>
+  s.generalRate * (s.idleSeconds + Math.ceil(s.buyers / 2_000) + s.timeoutS + 60);
