@@ -22,10 +22,11 @@ const productId = 1;
 const k = keys.product(productId);
 await redis.hset(k.product, { total: 5_000_000, opensAt: 0, paused: 0, available: 5_000_000, reserved: 0, limit: 1, t_queued: 0, rate: 1, seq: 0 });
 
+/** The server's CPU seconds so far (user + system). */
 const cpu = async () => {
   const info = await redis.info('cpu');
-  const v = (name: string) => Number(/(?:^|\n)NAME:([\d.]+)/.exec(info.replace('NAME', name))?.[1] ?? info.match(new RegExp(`${name}:([\\d.]+)`))?.[1]);
-  return v('used_cpu_user') + v('used_cpu_sys');
+  const seconds = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, 'm'))?.[1]);
+  return seconds('used_cpu_user') + seconds('used_cpu_sys');
 };
 const scriptUsec = async () => Number((await redis.info('commandstats')).match(/cmdstat_evalsha:calls=\d+,usec=(\d+)/)?.[1] ?? 0);
 

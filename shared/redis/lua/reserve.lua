@@ -52,13 +52,14 @@ local function statuses(out)
   return out
 end
 
-local opensAt = pnum('opensAt')
+-- Both gates in one read: before the opening instant, and while a rebuild is under way.
+local gates = redis.call('HMGET', K_PRODUCT, 'opensAt', 'rebuildUntil')
+local opensAt, rebuilding = tonumber(gates[1] or '0') or 0, tonumber(gates[2] or '0') or 0
 if opensAt > now then
   return statuses({left, math.min(1000, opensAt - now), 0, 0})
 end
 -- A rebuild (Redis lost the drop) is putting the tickets it had back in their old places:
 -- nothing is taken until it is done, or past its deadline if the process doing it died.
-local rebuilding = pnum('rebuildUntil')
 if rebuilding > now then
   return statuses({left, math.min(100, rebuilding - now), 0, 0})
 end
