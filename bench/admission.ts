@@ -116,7 +116,10 @@ async function runBare(s: Settings, loadgen: ChildProcess, target: BenchRedis, p
   const [script, args, probe] = which === 'bareQueue'
     ? ['bench/baseline-api.ts', [prefix, 'admit'], `${prefix}:admit:wait`]
     : ['bench/baseline-evalsha.ts', [prefix], `${prefix}:queued`];
-  const bare = startNode(script, { args: [String(s.basePort), target.baselineTarget, ...args], logFile: `${s.outDir}/admission-bare.log` });
+  const bare = startNode(script, {
+    args: [String(s.basePort), target.baselineTarget, ...args], logFile: `${s.outDir}/admission-bare.log`,
+    nodeArgs: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`, `--cpu-prof-name=${which}-${Date.now()}.cpuprofile`] : [],
+  });
   try {
     await waitHttp(s.basePort, '/healthz', bare);
     lowerPriority(bare.pid, s.nice);

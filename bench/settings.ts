@@ -198,7 +198,7 @@ export function line(text: string): void {
  * (package.json: `start`, `start:api`, `start:workers`, the heap limits), so the bench runs
  * what users run; CPU profiles with --profile.
  */
-export function nodeArgs(s: Settings, entry: string): string[] {
+export function nodeArgs(s: Pick<Settings, 'profile' | 'outDir'>, entry: string): string[] {
   const scripts = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
   const command = Object.values(scripts).find((c) => c.startsWith('node ') && c.endsWith(` ${entry}`));
   if (!command) throw new Error(`no npm script runs ${entry}`);
