@@ -1,0 +1,89 @@
+/**
+ * What a sale costs the workers: `--tickets` buyers admitted to a drop of as many units
+ * (through the door's own admit, with the bench's worker settings and the simulated
+ * provider), sold by a workers process (workers/main.ts, as `start:workers` runs it) while
+ * nothing else runs; prints the workers', Redis's and MariaDB's CPU per sale and the
+ * commands Redis ran per sale (calls inside scripts included). Redis's and the command
+ * count include the admissions (about a fifth of Redis's share). Run alternately before
+ * and after a change: one run moves with the machine.
+ *   npx node bench/settle-cost.ts --tickets 10000 [--profile --out /tmp/settle]
+ */
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../shared/config.ts';
+import { closeDeps, createDeps } from '../shared/deps.ts';
+import { connectOrm, migrate } from '../shared/db/orm.ts';
+import { createProduct, stats } from '../shared/domain/products/manage.ts';
+import { admit } from '../shared/domain/admission/admit.ts';
+import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
+import { nodeArgs } from './settings.ts';
+
+const { values } = parseArgs({ options: {
+  tickets: { type: 'string', default: '10000' },
+  'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+  'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
+  'metrics-port': { type: 'string', default: '3960' },
+  out: { type: 'string', default: '/tmp' },
+  /** Write a V8 CPU profile of the workers to <out>/profiles. */
+  profile: { type: 'boolean', default: false },
+} });
+const tickets = Number(values.tickets);
+const env = {
+  NODE_ENV: 'production', REDIS_URL: values['redis-url'], DATABASE_URL: `${values['mysql-url']}/settle_cost_${process.pid}`,
+  JWT_SECRET: 'settle-cost-secret-0123456789', ADMIN_PASSWORD: 'settle-cost-admin',
+  KEY_PREFIX: `settlecost-${process.pid}`, METRICS_PORT: values['metrics-port'], LOG_LEVEL: 'warn',
+  // The drop bench's worker settings (bench/settings.ts).
+  ADMISSION_RATE_PER_SEC: '100000', STOCK_CONCURRENCY: '16', PAYMENT_CONCURRENCY: '256', PAYMENT_LATENCY_MS: '30',
+  PAYMENT_HOLD_MS: '120000', PAYMENT_RATE_PER_SEC: '100000', USER_RATE_LIMIT_PER_SEC: '10',
+};
+const config = loadConfig({ ...process.env, ...env });
+const orm = await connectOrm(config.DATABASE_URL);
+await migrate(orm);
+await orm.close();
+const deps = await createDeps(config, 'settle-cost', 'producer');
+const redis = new Redis(values['redis-url']);
+const redisPid = Number((await redis.info('server')).match(/^process_id:(\d+)/m)?.[1]);
+
+const workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs({ profile: values.profile, outDir: values.out }, 'workers/main.ts'), logFile: `${values.out}/settle-cost-workers.log` });
+try {
+  await waitHttp(Number(values['metrics-port']), '/metrics', workers);
+  const product = await createProduct(deps, {
+    name: 'settle cost', description: '', manufacturer: '', price: 10, currency: 'EUR', type: 'reserve',
+    opensAt: new Date(Date.now() - 1000), perUserLimit: 1, stock: tickets,
+  });
+  const commands0 = await commandsProcessed();
+  const meter = new CpuMeter({ workers: workers.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < tickets) {
+      const i = next++;
+      await admit(deps, { productId: product.id, userId: `s-${i}`, quantity: 1, paymentMethod: 'pm_card_visa', requestId: `r-${i}` });
+    }
+  }));
+  await deps.admissions.flush();
+  let paid = 0;
+  while (paid < tickets) {
+    await new Promise((r) => setTimeout(r, 100));
+    paid = Number((await stats(deps, product.id)).tickets.paid ?? 0);
+    if (performance.now() - t0 > 300_000) throw new Error(`only ${paid} of ${tickets} paid after 300 s`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cores = meter.stop();
+  const commands = (await commandsProcessed()) - commands0;
+  const per = (name: string) => ((cores[name] * seconds * 1e6) / tickets).toFixed(0);
+  console.log(`${tickets} sales in ${seconds.toFixed(2)} s (${(tickets / seconds).toFixed(0)}/s): CPU per sale: workers ${per('workers')} µs, `
+    + `Redis ${per('redis')} µs, MariaDB ${per('mysql')} µs; commands Redis ran per sale (admission included) ${(commands / tickets).toFixed(1)}`);
+} finally {
+  await stop(workers);
+  await deps.orm.em.getConnection().execute(`drop database if exists settle_cost_${process.pid}`, [], 'run');
+  await closeDeps(deps);
+  const keys = await redis.keys(`settlecost-${process.pid}*`);
+  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+  redis.disconnect();
+}
+
+/** Commands Redis has run (a script call and each call inside it). */
+async function commandsProcessed(): Promise<number> {
+  return Number((await redis.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
+}
