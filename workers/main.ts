@@ -56,8 +56,13 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   });
   janitor.start();
 
-  // A bounded stop: jobs still running after the grace period are cut off (another
-  // worker takes them over after JOB_LOCK_MS), as is a janitor round waiting on a backend.
+  // A bounded stop: the janitor and each worker get the grace period. A worker whose close
+  // has not settled by then (its jobs still running, or BullMQ waiting for the end of a
+  // blocking connection that never ends after a Redis server went away and came back:
+  // taskforcesh/bullmq#4065, #4656) is disconnected and left behind: its jobs' locks lapse
+  // and another worker takes them over after JOB_LOCK_MS. Its lock-renewal timer lives on
+  // until the process exits, which both entry points (below, scripts/start.ts) do right
+  // after; in-process workers (the tests) leave it to jest to end.
   const stop = async () => {
     await settlesWithin(janitor.stop(), SHUTDOWN_GRACE_MS);
     await Promise.all([...workers.values()].map(async (w) => {
