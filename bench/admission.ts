@@ -5,7 +5,7 @@ import { adminClient } from './drop.ts';
 import type { RushResult } from './loadgen.ts';
 import { CpuMeter, lowerPriority, onProgress, runNode, startNode, stop, task, waitHttp, type Pids } from './processes.ts';
 import type { BenchRedis } from './redis-target.ts';
-import { line, nodeArgs, systemEnv, type Settings } from './settings.ts';
+import { line, nodeArgs, profileArgs, systemEnv, type Settings } from './settings.ts';
 
 /**
  * Pure admission: what it costs to admit tickets that are really queued. In the drop most
@@ -118,7 +118,7 @@ async function runBare(s: Settings, loadgen: ChildProcess, target: BenchRedis, p
     : ['bench/baseline-evalsha.ts', [prefix], `${prefix}:queued`];
   const bare = startNode(script, {
     args: [String(s.basePort), target.baselineTarget, ...args], logFile: `${s.outDir}/admission-bare.log`,
-    nodeArgs: s.profile ? ['--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`, `--cpu-prof-name=${which}-${Date.now()}.cpuprofile`] : [],
+    nodeArgs: profileArgs(s, `${which}-${Date.now()}.cpuprofile`),
   });
   try {
     await waitHttp(s.basePort, '/healthz', bare);

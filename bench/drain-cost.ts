@@ -6,14 +6,15 @@
  *   npx node bench/drain-cost.ts --events 40000
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { Keys } from '../shared/redis/keys.ts';
-import { Scripts, type AdmitRequest } from '../shared/redis/scripts.ts';
+import { Scripts } from '../shared/redis/scripts.ts';
 import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { EventsRepository } from '../shared/db/events.repository.ts';
 import { drainLog } from '../shared/domain/audit/drain.ts';
+import { cpuSeconds, pidOf } from './processes.ts';
+import { deleteKeysOf, serverCpuSeconds } from './redis-target.ts';
+import { admitRequest, openUnlimitedDrop } from './unlimited-drop.ts';
 
 const { values } = parseArgs({ options: {
   events: { type: 'string', default: '40000' },
@@ -29,28 +30,15 @@ await migrate(orm);
 const events = new EventsRepository(orm);
 const productId = 1;
 await orm.em.getConnection().execute('delete from drop_events where product_id = ?', [productId], 'run');
-await redis.hset(keys.product(productId).product, { total: 5_000_000, opensAt: 0, paused: 0, available: 5_000_000, reserved: 0, limit: 1, t_queued: 0, rate: 1, seq: 0 });
+await openUnlimitedDrop(redis, keys, productId);
 
 let next = 0;
-const request = (): AdmitRequest => {
-  const n = next++;
-  return { productId, ticketId: `t${n}`, userId: `u${n}`, quantity: 1, paymentMethod: 'pm_card_visa', requestId: `r${n}`,
-    userRatePerSec: 5, maxQueued: 10_000_000, idempotencyTtlS: 86_400, jobId: 'job-1' };
-};
-while (next < total) await scripts.admitMany(Array.from({ length: Math.min(8, total - next) }, request));
+while (next < total) await scripts.admitMany(Array.from({ length: Math.min(8, total - next) }, () => admitRequest(productId, next++)));
 const logged = await redis.xlen(keys.product(productId).log);
 
-const redisCpu = async () => {
-  const info = await redis.info('cpu');
-  const seconds = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, 'm'))?.[1]);
-  return seconds('used_cpu_user') + seconds('used_cpu_sys');
-};
-/** MariaDB's CPU seconds so far, from /proc (the local server). */
-const mysqlCpu = () => {
-  const pid = execFileSync('pidof', ['mariadbd']).toString().trim().split(' ')[0];
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+const redisCpu = () => serverCpuSeconds(redis);
+const mariadb = pidOf('mariadbd', 'mysqld');
+const mysqlCpu = () => cpuSeconds(mariadb);
 
 const [r0, m0, c0, t0] = [await redisCpu(), mysqlCpu(), process.cpuUsage(), performance.now()];
 const moved = await drainLog({ scripts, events }, productId);
@@ -59,8 +47,7 @@ const per = (s: number) => (s * 1e6 / moved).toFixed(1);
 console.log(`${moved} of ${logged} events in ${((t1 - t0) / 1000).toFixed(2)} s: drainer CPU ${per((c1.user + c1.system) / 1e6)} µs/event, `
   + `Redis ${per(r1 - r0)}, MariaDB ${per(m1 - m0)}`);
 
-const toDelete = await redis.keys(`draincost-${process.pid}*`);
-for (let i = 0; i < toDelete.length; i += 500) await redis.del(...toDelete.slice(i, i + 500));
+await deleteKeysOf(redis, keys.prefix);
 await orm.em.getConnection().execute('drop database drain_cost', [], 'run');
 await orm.close();
 redis.disconnect();

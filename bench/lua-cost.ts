@@ -8,7 +8,9 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { Keys } from '../shared/redis/keys.ts';
-import { Scripts, type AdmitRequest } from '../shared/redis/scripts.ts';
+import { Scripts } from '../shared/redis/scripts.ts';
+import { deleteKeysOf, serverCpuSeconds } from './redis-target.ts';
+import { admitRequest, openUnlimitedDrop } from './unlimited-drop.ts';
 
 const { values } = parseArgs({ options: {
   batch: { type: 'string', default: '1' }, tickets: { type: 'string', default: '20000' },
@@ -19,23 +21,12 @@ const redis = new Redis(values['redis-url']);
 const keys = new Keys(`luacost-${process.pid}`);
 const scripts = new Scripts(redis, keys, { holdMs: 60_000, ticketTtlS: 600 });
 const productId = 1;
-const k = keys.product(productId);
-await redis.hset(k.product, { total: 5_000_000, opensAt: 0, paused: 0, available: 5_000_000, reserved: 0, limit: 1, t_queued: 0, rate: 1, seq: 0 });
-
-/** The server's CPU seconds so far (user + system). */
-const cpu = async () => {
-  const info = await redis.info('cpu');
-  const seconds = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, 'm'))?.[1]);
-  return seconds('used_cpu_user') + seconds('used_cpu_sys');
-};
+await openUnlimitedDrop(redis, keys, productId);
+const cpu = () => serverCpuSeconds(redis);
 const scriptUsec = async () => Number((await redis.info('commandstats')).match(/cmdstat_evalsha:calls=\d+,usec=(\d+)/)?.[1] ?? 0);
 
 let next = 0;
-const request = (): AdmitRequest => {
-  const n = next++;
-  return { productId, ticketId: `t${n}`, userId: `u${n}`, quantity: 1, paymentMethod: 'pm_card_visa', requestId: `r${n}`,
-    userRatePerSec: 5, maxQueued: 10_000_000, idempotencyTtlS: 86_400, jobId: 'job-1' };
-};
+const request = () => admitRequest(productId, next++);
 // Warm up (script load, structures).
 await scripts.admitMany(Array.from({ length: batch }, request));
 const [cpu0, us0] = [await cpu(), await scriptUsec()];
@@ -52,6 +43,5 @@ const wall = performance.now() - t0;
 const [cpu1, us1] = [await cpu(), await scriptUsec()];
 const n = next - batch;
 console.log(`batch ${batch}: ${n} tickets in ${(wall / 1000).toFixed(2)} s; Redis CPU ${((cpu1 - cpu0) * 1e6 / n).toFixed(1)} µs/ticket, script time ${((us1 - us0) / n).toFixed(1)} µs/ticket`);
-const toDelete = await redis.keys(`luacost-${process.pid}*`);
-for (let i = 0; i < toDelete.length; i += 500) await redis.del(...toDelete.slice(i, i + 500));
+await deleteKeysOf(redis, keys.prefix);
 redis.disconnect();

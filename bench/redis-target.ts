@@ -62,14 +62,13 @@ export class BenchRedis {
   }
 
   /** The process id of a server (for its CPU). */
-  async pidOf(node: Redis): Promise<number | undefined> {
-    return Number(/process_id:(\d+)/.exec(await node.info('server'))?.[1]) || undefined;
+  pidOf(node: Redis): Promise<number | undefined> {
+    return serverPid(node);
   }
 
   /** Every key of a prefix, on every master. */
-  async deleteKeys(prefix: string): Promise<void> {
-    // One key per call: on a cluster the keys of one scan page sit in many slots.
-    for await (const { node, keys } of scanKeys(this.client, `${prefix}:*`, 5000)) await Promise.all(keys.map((key) => node.unlink(key)));
+  deleteKeys(prefix: string): Promise<void> {
+    return deleteKeysOf(this.client, prefix);
   }
 
   async version(): Promise<string> {
@@ -81,4 +80,22 @@ export class BenchRedis {
     await this.client.quit();
     await this.stopOwn();
   }
+}
+
+/** The process id of the redis-server a connection talks to (INFO server). */
+export async function serverPid(node: Redis): Promise<number | undefined> {
+  return Number(/process_id:(\d+)/.exec(await node.info('server'))?.[1]) || undefined;
+}
+
+/** The CPU seconds (user + system) a redis-server has used so far (INFO cpu; it may be remote). */
+export async function serverCpuSeconds(node: Redis): Promise<number> {
+  const info = await node.info('cpu');
+  const seconds = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, 'm'))?.[1]);
+  return seconds('used_cpu_user') + seconds('used_cpu_sys');
+}
+
+/** Every key of a prefix, on every master. */
+export async function deleteKeysOf(client: RedisClient, prefix: string): Promise<void> {
+  // One key per call: on a cluster the keys of one scan page sit in many slots.
+  for await (const { node, keys } of scanKeys(client, `${prefix}:*`, 5000)) await Promise.all(keys.map((key) => node.unlink(key)));
 }

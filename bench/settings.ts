@@ -203,7 +203,13 @@ export function nodeArgs(s: Pick<Settings, 'profile' | 'outDir'>, entry: string)
   const command = Object.values(scripts).find((c) => c.startsWith('node ') && c.endsWith(` ${entry}`));
   if (!command) throw new Error(`no npm script runs ${entry}`);
   const deployed = command.slice('node '.length, -entry.length).trim().split(/\s+/).filter(Boolean);
-  return s.profile ? [...deployed, '--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`] : deployed;
+  return [...deployed, ...profileArgs(s)];
+}
+
+/** With --profile, the Node flags that write a process's V8 CPU profile to <outDir>/profiles (as `name`, if given). */
+export function profileArgs(s: Pick<Settings, 'profile' | 'outDir'>, name?: string): string[] {
+  if (!s.profile) return [];
+  return ['--cpu-prof', `--cpu-prof-dir=${s.outDir}/profiles`, ...(name ? [`--cpu-prof-name=${name}`] : [])];
 }
 
 /**

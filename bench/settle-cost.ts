@@ -18,6 +18,7 @@ import { createProduct, stats } from '../shared/domain/products/manage.ts';
 import { admit } from '../shared/domain/admission/admit.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
 import { nodeArgs } from './settings.ts';
+import { deleteKeysOf, serverPid } from './redis-target.ts';
 
 const { values } = parseArgs({ options: {
   tickets: { type: 'string', default: '10000' },
@@ -43,7 +44,7 @@ await migrate(orm);
 await orm.close();
 const deps = await createDeps(config, 'settle-cost', 'producer');
 const redis = new Redis(values['redis-url']);
-const redisPid = Number((await redis.info('server')).match(/^process_id:(\d+)/m)?.[1]);
+const redisPid = await serverPid(redis);
 
 let workers: ChildProcess | undefined;
 try {
@@ -83,8 +84,7 @@ try {
   await stop(workers);
   await deps.orm.em.getConnection().execute(`drop database if exists settle_cost_${process.pid}`, [], 'run');
   await closeDeps(deps);
-  const keys = await redis.keys(`settlecost-${process.pid}*`);
-  for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+  await deleteKeysOf(redis, config.KEY_PREFIX);
   redis.disconnect();
 }
 
