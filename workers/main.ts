@@ -40,19 +40,13 @@ export async function startWorkers(config: Config = loadConfigOrExit(), depsIn?:
   add(GENERAL_QUEUE, () => stockWorker(ctx, GENERAL_QUEUE, config.GENERAL_CONCURRENCY));
   add(GENERAL_PAYMENT_QUEUE, () => paymentWorker(ctx, GENERAL_PAYMENT_QUEUE, Math.max(4, Math.floor(config.PAYMENT_CONCURRENCY / 4))));
   add('expiry', () => expiryWorker(ctx, config.STOCK_CONCURRENCY));
-  // Each payment queue is held to the provider's rate limit (PAYMENT_RATE_PER_SEC per queue).
-  const paymentLimit = (queue: string) => deps.queues.get(queue).setGlobalRateLimit(config.PAYMENT_RATE_PER_SEC, 1000);
-  await paymentLimit(GENERAL_PAYMENT_QUEUE);
 
   // Each drop gets its stock worker and its payment worker as the janitor finds it.
   const janitor = new Janitor(ctx.deps, (product) => {
     if (product.type !== 'reserve') return;
     const [stock, payment] = [reserveQueueName(product.id), dropPaymentQueueName(product.id)];
     add(stock, () => stockWorker(ctx, stock, config.STOCK_CONCURRENCY));
-    add(payment, () => {
-      void paymentLimit(payment).catch((err: Error) => deps.logger.warn({ queue: payment, err: err.message }, 'payment rate limit not set'));
-      return paymentWorker(ctx, payment, config.PAYMENT_CONCURRENCY);
-    });
+    add(payment, () => paymentWorker(ctx, payment, config.PAYMENT_CONCURRENCY));
   });
   janitor.start();
 

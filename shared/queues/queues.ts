@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { ProductType } from '../db/entities/product.entity.ts';
 import type { RedisClient } from '../redis/client.ts';
@@ -35,15 +36,26 @@ export function queueTag(name: string): string {
   return name === EXPIRY_QUEUE ? 'expiry' : 'general';
 }
 
-/** Payment and expiry jobs carry their ticket and the id of the HTTP request that caused it. */
+/** A ticket and the id of the HTTP request that caused it (a payment job of an earlier version). */
 export type TicketJob = { ticketId: string; requestId?: string };
+/**
+ * A payment job carries the holds made together (one reserve call's, a handing-on's), each
+ * with the id of the HTTP request that admitted it (`requests`, by ticket, where known).
+ */
+export type PaymentJob = { tickets: string[]; requests?: Record<string, string> };
 /**
  * An admission job carries a batch of one product's tickets, in admission order (see
  * AdmissionBatches); each ticket keeps its own request id. An expiry job carries the
  * holds made together.
  */
 export type TicketsJob = { tickets: string[] };
-export type AnyJob = TicketJob | TicketsJob;
+export type AnyJob = TicketJob | TicketsJob | PaymentJob;
+
+export function paymentJobId(ticketIds: string[]): string {
+  if (ticketIds.length === 1) return `pay-${ticketIds[0]}`;
+  const digest = createHash('sha256').update(ticketIds.join(',')).digest('base64url').slice(0, 16);
+  return `pay-${ticketIds[0]}+${ticketIds.length - 1}-${digest}`;
+}
 
 const retried = (attempts: number): JobsOptions => ({
   attempts,
@@ -64,7 +76,12 @@ export const jobOptions = {
     removeOnComplete: true,
     jobId,
   }),
-  payment: (ticketId: string, attempts: number): JobsOptions => ({ ...retried(attempts), jobId: `pay-${ticketId}` }),
+  /**
+   * Named after its tickets: `pay-<ticket>` for one, `pay-<first>+<more>-<digest of all>`
+   * for a group, so that handing the same group on again adds nothing, and a different
+   * group (one of its tickets handed on again with others) gets a job of its own.
+   */
+  payment: (ticketIds: string[], attempts: number): JobsOptions => ({ ...retried(attempts), jobId: paymentJobId(ticketIds) }),
   /** One per group of holds made together, named after its first ticket. */
   expiry: (ticketId: string, delayMs: number): JobsOptions => ({
     ...retried(15),
@@ -104,9 +121,9 @@ export class Queues {
     return this.get(admissionQueueName(type, productId)) as Queue<TicketsJob>;
   }
 
-  /** A product's payment queue (a drop's own, or the general products'): one ticket per job. */
-  payment(type: ProductType, productId: number): Queue<TicketJob> {
-    return this.get(paymentQueueName(type, productId)) as Queue<TicketJob>;
+  /** A product's payment queue (a drop's own, or the general products'): holds made together per job. */
+  payment(type: ProductType, productId: number): Queue<PaymentJob> {
+    return this.get(paymentQueueName(type, productId)) as Queue<PaymentJob>;
   }
 
   /** Expiry: one job per group of holds made together. */

@@ -72,6 +72,14 @@ export class Keys {
     return `${this.prefix}:products`;
   }
 
+  /**
+   * The provider's rate bucket of a payment queue (PAYMENT_RATE_PER_SEC), shared by every
+   * worker of it; on the queue's shard (`tag`: its hash tag).
+   */
+  chargeRate(tag: string, queue: string): string {
+    return `${this.prefix}:{${tag}}:charge-rate:${queue}`;
+  }
+
   /** Lock held while a product's state is rebuilt from MySQL. */
   rebuildLock(productId: number): string {
     return `${this.prefix}:{${productTag(productId)}}:rebuild`;

@@ -19,6 +19,7 @@ const SCRIPTS = {
   requeue: 8,
   'log-event': 8,
   'drain-log': 8,
+  'take-tokens': 1,
 } as const satisfies Record<string, number | null>;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -264,6 +265,12 @@ export class Scripts {
     // Lua turns a missing field into false, which ioredis gives as null.
     const values = fields.map((_, i) => reply[2 + i] ?? null);
     return { values, serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
+  }
+
+  /** Takes up to `want` tokens of a shared bucket of `ratePerSec` (take-tokens.lua). */
+  async takeTokens(key: string, ratePerSec: number, want: number): Promise<{ granted: number; waitMs: number }> {
+    const [granted, waitMs] = await this.run('take-tokens', [key], [ratePerSec, want]) as number[];
+    return { granted, waitMs };
   }
 
   /**

@@ -7,8 +7,8 @@ import type { Scripts } from './scripts.ts';
  * scripts (lua/includes/product.lua) are the only places that know the fields:
  * `status`, `user`, `qty`, `pm` (payment method), `seq` (admission order), `created`,
  * `updated`, `resAt` (when units were held), `order` (its order id), `rid` (the request
- * that admitted it), `reason`, `job` (its admission job), `promoted` (tickets it handed
- * units to).
+ * that admitted it), `reason`, `job` (its admission job), `pay` (its payment job),
+ * `promoted` (tickets it handed units to).
  */
 export type TicketRecord = {
   status: string;
@@ -23,6 +23,7 @@ export type TicketRecord = {
   requestId: string | null;
   reason: string | null;
   jobId: string | null;
+  payJob: string | null;
   promoted: string[];
 };
 
@@ -47,6 +48,7 @@ function parse(h: Record<string, string>): TicketRecord | null {
     requestId: h.rid || null,
     reason: h.reason || null,
     jobId: h.job || null,
+    payJob: h.pay || null,
     promoted: (h.promoted ?? '').split(',').filter(Boolean),
   };
 }
@@ -104,9 +106,9 @@ export class TicketStore {
     return { status, deadlineMs: deadline === null ? null : Number(deadline) };
   }
 
-  /** Records the ticket's order id, only onto the ticket as it is (never creating a ticket of one field). */
-  setOrder(productId: number, ticketId: string, orderId: number): Promise<boolean> {
-    return this.scripts.setExisting(this.keys.ticket(productId, ticketId), 'status', { order: orderId });
+  /** Records the ticket's order id and payment job, only onto the ticket as it is (never creating a ticket of one field). */
+  setOrder(productId: number, ticketId: string, orderId: number, payJob: string): Promise<boolean> {
+    return this.scripts.setExisting(this.keys.ticket(productId, ticketId), 'status', { order: orderId, pay: payJob });
   }
 
   /** Holds whose deadline passed before `beforeMs`, oldest first. */

@@ -1,4 +1,5 @@
 import type { Deps } from '../../deps.ts';
+import { paymentJobId } from '../../queues/queues.ts';
 import { refundIfCharged } from './refunds.ts';
 
 /** Payment job states in which the job will still settle its ticket itself. */
@@ -18,8 +19,12 @@ export async function reconcileCharges(deps: Deps, limit = 200): Promise<ChargeC
   const check: ChargeCheck = { checked: 0, refunded: 0, deferred: 0, paidWithoutCharge: [] };
   await eachLimited(await deps.orders.endedUnchecked(limit), 8, async (o) => {
     const product = await deps.catalog.find(o.productId);
-    const state = await deps.queues.payment(product?.type ?? 'reserve', o.productId).getJobState(`pay-${o.ticketId}`);
-    if (LIVE_JOB_STATES.has(state)) {
+    const queue = deps.queues.payment(product?.type ?? 'reserve', o.productId);
+    // The ticket's job is named on the ticket (a group's is named after its first ticket).
+    const recorded = (await deps.tickets.get(o.productId, o.ticketId))?.payJob;
+    const jobs = new Set([paymentJobId([o.ticketId]), ...(recorded ? [recorded] : [])]);
+    const states = await Promise.all([...jobs].map((id) => queue.getJobState(id)));
+    if (states.some((state) => LIVE_JOB_STATES.has(state))) {
       check.deferred++;
       return;
     }

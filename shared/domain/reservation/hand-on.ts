@@ -21,28 +21,37 @@ export async function handOn(deps: Deps, product: Product, freed: Pick<FreedUnit
 }
 
 /**
- * Hands held tickets on: each gets its order and payment job (see fulfil), and the group
- * one expiry job, due when the last of their holds runs out. Idempotent.
+ * Hands held tickets on: each gets its order (see fulfil), then the group one payment job
+ * and one expiry job, due when the last of their holds runs out. Idempotent.
  */
 export async function fulfilAll(deps: Deps, product: Product, holds: Hold[]): Promise<void> {
-  const deadlines = await Promise.all(holds.map((h) => fulfil(deps, product, h)));
-  const held = holds.filter((_, i) => deadlines[i] !== null).map((h) => h.ticketId);
+  if (holds.length === 0) return;
+  const payJob = jobOptions.payment(holds.map((h) => h.ticketId), deps.config.PAYMENT_ATTEMPTS);
+  const fulfilled = await Promise.all(holds.map((h) => fulfil(deps, product, h, payJob.jobId!)));
+  const held = holds.filter((_, i) => fulfilled[i] !== null);
   if (held.length === 0) return;
-  const due = Math.max(...deadlines.map((d) => d ?? 0));
-  await deps.queues.expiry().add('expire', { tickets: held }, jobOptions.expiry(held[0], due - Date.now()));
+  const requests: Record<string, string> = {};
+  for (const [i, h] of holds.entries()) {
+    const requestId = fulfilled[i]?.requestId;
+    if (requestId) requests[h.ticketId] = requestId;
+  }
+  await deps.queues.payment(product.type, product.id).add('pay', { tickets: held.map((h) => h.ticketId), requests }, payJob);
+  const due = Math.max(...fulfilled.map((f) => f?.dueMs ?? 0));
+  await deps.queues.expiry().add('expire', { tickets: held.map((h) => h.ticketId) }, jobOptions.expiry(held[0].ticketId, due - Date.now()));
 }
 
 /**
- * Order in MySQL, then the payment job. Idempotent. The order row is committed before
- * anything else is written, so the job that calls this never completes without it; then
- * the ticket's order id, only onto the ticket as it is (after Redis lost its data a step
- * on its way must not leave a ticket of one field behind: the rebuild restores the hold
- * from the order), then the payment job. An order MySQL can never store ends its ticket
- * `rejected` (`order_not_storable`), and its units go to the next buyer, instead of
- * retrying until the hold runs out. Returns when the hold runs out (ms), or null when the
- * ticket is not reserved (any more).
+ * Order in MySQL, then the ticket's order id and payment job (`payJob`, which the caller
+ * adds next). Idempotent. The order row is committed before anything else is written, so
+ * the job that calls this never completes without it; then the ticket's order id, only
+ * onto the ticket as it is (after Redis lost its data a step on its way must not leave a
+ * ticket of one field behind: the rebuild restores the hold from the order). An order
+ * MySQL can never store ends its ticket `rejected` (`order_not_storable`), and its units go
+ * to the next buyer, instead of retrying until the hold runs out. Returns when the hold
+ * runs out (ms) and the request that admitted the ticket, or null when the ticket is not
+ * reserved (any more).
  */
-async function fulfil(deps: Deps, product: Product, h: Hold): Promise<number | null> {
+async function fulfil(deps: Deps, product: Product, h: Hold, payJob: string): Promise<{ dueMs: number; requestId: string | null } | null> {
   const { ticketId } = h;
   const t = h.hold
     ? { status: 'reserved', userId: h.hold.userId, quantity: h.hold.quantity, heldAtMs: h.hold.heldAtMs, paymentMethod: h.hold.paymentMethod,
@@ -62,11 +71,9 @@ async function fulfil(deps: Deps, product: Product, h: Hold): Promise<number | n
       await endHold(deps, product, ticketId, 'rejected', 'order_not_storable');
       return null;
     }
-    if (!(await deps.tickets.setOrder(product.id, ticketId, orderId))) return null;
+    if (!(await deps.tickets.setOrder(product.id, ticketId, orderId, payJob))) return null;
   }
-  await deps.queues.payment(product.type, product.id)
-    .add('pay', { ticketId, requestId: t.requestId ?? undefined }, jobOptions.payment(ticketId, deps.config.PAYMENT_ATTEMPTS));
-  return (t.heldAtMs ?? Date.now()) + deps.config.PAYMENT_HOLD_MS;
+  return { dueMs: (t.heldAtMs ?? Date.now()) + deps.config.PAYMENT_HOLD_MS, requestId: t.requestId ?? null };
 }
 
 /**
