@@ -1,5 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Probe } from './prober.ts';
@@ -15,6 +16,8 @@ export function startNode(
   script: string,
   opts: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[]; logFile: string; ipc?: boolean },
 ): ChildProcess {
+  // A log file in a folder not made yet would fail after the child started, leaving it running.
+  mkdirSync(dirname(opts.logFile), { recursive: true });
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const env = { ...process.env, ...opts.env };
   const child = opts.ipc
