@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/client.ts';
 import {
@@ -18,6 +19,9 @@ export type SimulationOptions = {
   slowMs: number;
 };
 
+const SIM_CHARGE = 'dropSimCharge';
+type SimCommands = Record<typeof SIM_CHARGE, (...args: (string | number)[]) => Promise<[number, string, string | null]>>;
+
 /** `pm_card_flaky` fails this many times for a key before it succeeds. */
 export const FLAKY_FAILURES = 2;
 
@@ -25,6 +29,10 @@ export const FLAKY_FAILURES = 2;
  * A payment provider that behaves like a card network's test cards. Its own ledger is
  * in Redis (under `<prefix>:`) so that idempotency holds across worker processes:
  * a key is charged at most once and every call is counted, for tests to check.
+ *
+ * A charge is one call to its ledger (sim-charge.lua), as a real provider's is one request:
+ * four round trips of ours per charge made the simulation, not the system, a third of
+ * the Redis commands of a sale.
  *
  * As over a real network, a charge is taken when the request arrives and the answer
  * takes the latency to come back: a worker that dies meanwhile leaves a charge it never
@@ -36,6 +44,7 @@ export class SimulatedProvider implements PaymentProvider {
   private readonly opts: SimulationOptions;
 
   constructor(redis: RedisClient, prefix: string, opts: SimulationOptions) {
+    redis.defineCommand(SIM_CHARGE, { numberOfKeys: 3, lua: readFileSync(new URL('./sim-charge.lua', import.meta.url), 'utf8') });
     this.redis = redis;
     this.prefix = prefix;
     this.opts = opts;
@@ -43,26 +52,18 @@ export class SimulatedProvider implements PaymentProvider {
 
   async charge(req: ChargeRequest): Promise<ChargeResult> {
     const answer = (ms: number) => sleep(req.paymentMethod === 'pm_card_slow' ? this.opts.slowMs : ms);
-    const calls = await this.redis.hincrby(`${this.prefix}:calls`, req.idempotencyKey, 1);
-    // A key whose charge was refunded stays refunded: charging it again is a decline, never a second sale.
-    if (await this.redis.hexists(`${this.prefix}:refunds`, req.idempotencyKey)) {
-      await answer(this.opts.latencyMs);
-      return { outcome: 'declined', reason: 'charge_refunded' };
-    }
-    const named = req.paymentMethod.startsWith('pm_card_');
-    const failed = req.paymentMethod === 'pm_card_declined' ? 'declined'
-      : (req.paymentMethod === 'pm_card_flaky' && calls <= FLAKY_FAILURES) || (!named && Math.random() < this.opts.failureRate) ? 'transient'
-        : null;
-    if (failed) {
-      await answer(this.opts.latencyMs);
-      if (failed === 'declined') return { outcome: 'declined', reason: 'card_declined' };
-      throw new TransientPaymentError('simulated provider timeout');
-    }
-    const fresh = `ch_${randomBytes(8).toString('hex')}`;
-    await this.redis.hsetnx(`${this.prefix}:charges`, req.idempotencyKey, `${fresh}:${req.amountMinor}`);
-    const reference = ((await this.redis.hget(`${this.prefix}:charges`, req.idempotencyKey)) ?? fresh).split(':')[0];
+    const method = req.paymentMethod;
+    const mode = method === 'pm_card_declined' ? 'declined' : method === 'pm_card_flaky' ? 'flaky'
+      : !method.startsWith('pm_card_') && Math.random() < this.opts.failureRate ? 'transient' : '';
+    const fresh = `ch_${randomBytes(8).toString('hex')}:${req.amountMinor}`;
+    const [, said, charge] = await (this.redis as unknown as SimCommands)[SIM_CHARGE](
+      `${this.prefix}:calls`, `${this.prefix}:refunds`, `${this.prefix}:charges`, req.idempotencyKey, mode, FLAKY_FAILURES, fresh,
+    );
     await answer(this.opts.latencyMs);
-    return { outcome: 'succeeded', reference };
+    if (said === 'refunded') return { outcome: 'declined', reason: 'charge_refunded' };
+    if (said === 'declined') return { outcome: 'declined', reason: 'card_declined' };
+    if (said === 'transient') throw new TransientPaymentError('simulated provider timeout');
+    return { outcome: 'succeeded', reference: (charge ?? fresh).split(':')[0] };
   }
 
   async lookup(idempotencyKey: string): Promise<ChargeRecord | null> {
