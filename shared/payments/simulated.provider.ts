@@ -19,7 +19,7 @@ export type SimulationOptions = {
   slowMs: number;
 };
 
-const SIM_CHARGE = 'dropSimCharge';
+const SIM_CHARGE = 'drop_simCharge';
 type SimCommands = Record<typeof SIM_CHARGE, (...args: (string | number)[]) => Promise<[number, string, string | null]>>;
 
 /** `pm_card_flaky` fails this many times for a key before it succeeds. */

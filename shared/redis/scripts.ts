@@ -20,6 +20,7 @@ const SCRIPTS = {
   'log-event': 8,
   'drain-log': 8,
   'take-tokens': 1,
+  'set-orders': null,
 } as const satisfies Record<string, number | null>;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -265,6 +266,13 @@ export class Scripts {
     // Lua turns a missing field into false, which ioredis gives as null.
     const values = fields.map((_, i) => reply[2 + i] ?? null);
     return { values, serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
+  }
+
+  /** Records the orders of one product's tickets and their payment job, on each ticket that still exists (set-orders.lua). */
+  async setOrders(productId: number, orders: { ticketId: string; orderId: number }[], payJob: string): Promise<boolean[]> {
+    if (orders.length === 0) return [];
+    const set = await this.run('set-orders', orders.map((o) => this.keys.ticket(productId, o.ticketId)), [payJob, ...orders.map((o) => o.orderId)]) as number[];
+    return set.map((v) => v === 1);
   }
 
   /** Takes up to `want` tokens of a shared bucket of `ratePerSec` (take-tokens.lua). */

@@ -106,9 +106,9 @@ export class TicketStore {
     return { status, deadlineMs: deadline === null ? null : Number(deadline) };
   }
 
-  /** Records the ticket's order id and payment job, only onto the ticket as it is (never creating a ticket of one field). */
-  setOrder(productId: number, ticketId: string, orderId: number, payJob: string): Promise<boolean> {
-    return this.scripts.setExisting(this.keys.ticket(productId, ticketId), 'status', { order: orderId, pay: payJob });
+  /** Records the orders of tickets handed on together and their payment job, only onto each ticket as it is (never creating a ticket of two fields). */
+  setOrders(productId: number, orders: { ticketId: string; orderId: number }[], payJob: string): Promise<boolean[]> {
+    return this.scripts.setOrders(productId, orders, payJob);
   }
 
   /** Holds whose deadline passed before `beforeMs`, oldest first. */

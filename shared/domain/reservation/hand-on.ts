@@ -21,47 +21,49 @@ export async function handOn(deps: Deps, product: Product, freed: Pick<FreedUnit
 }
 
 /**
- * Hands held tickets on: each gets its order (see fulfil), then the group one payment job
- * and one expiry job, due when the last of their holds runs out. Idempotent.
+ * Hands held tickets on: each gets its order in MySQL (see ensureOrder), then, in one call,
+ * each ticket its order id and payment job; then the group one payment job and one expiry
+ * job, due when the last of their holds runs out. Idempotent. The order rows are committed
+ * before anything else is written, so the job that calls this never completes without
+ * them; the order ids go only onto tickets as they are (after Redis lost its data a step
+ * on its way must not leave a ticket of two fields behind: the rebuild restores the hold
+ * from the order).
  */
 export async function fulfilAll(deps: Deps, product: Product, holds: Hold[]): Promise<void> {
   if (holds.length === 0) return;
   const payJob = jobOptions.payment(holds.map((h) => h.ticketId), deps.config.PAYMENT_ATTEMPTS);
-  const fulfilled = await Promise.all(holds.map((h) => fulfil(deps, product, h, payJob.jobId!)));
-  const held = holds.filter((_, i) => fulfilled[i] !== null);
+  const ordered = (await Promise.all(holds.map((h) => ensureOrder(deps, product, h)))).filter((o) => o !== null);
+  const fresh = ordered.filter((o) => o.newOrderId !== null);
+  const set = await deps.tickets.setOrders(product.id, fresh.map((o) => ({ ticketId: o.ticketId, orderId: o.newOrderId! })), payJob.jobId!);
+  const gone = new Set(fresh.filter((_, i) => !set[i]).map((o) => o.ticketId));
+  const held = ordered.filter((o) => !gone.has(o.ticketId));
   if (held.length === 0) return;
   const requests: Record<string, string> = {};
-  for (const [i, h] of holds.entries()) {
-    const requestId = fulfilled[i]?.requestId;
-    if (requestId) requests[h.ticketId] = requestId;
-  }
-  await deps.queues.payment(product.type, product.id).add('pay', { tickets: held.map((h) => h.ticketId), requests }, payJob);
-  const due = Math.max(...fulfilled.map((f) => f?.dueMs ?? 0));
-  await deps.queues.expiry().add('expire', { tickets: held.map((h) => h.ticketId) }, jobOptions.expiry(held[0].ticketId, due - Date.now()));
+  for (const o of held) if (o.requestId) requests[o.ticketId] = o.requestId;
+  const tickets = held.map((o) => o.ticketId);
+  await deps.queues.payment(product.type, product.id).add('pay', { tickets, requests }, payJob);
+  const due = Math.max(...held.map((o) => o.dueMs));
+  await deps.queues.expiry().add('expire', { tickets }, jobOptions.expiry(tickets[0], due - Date.now()));
 }
 
 /**
- * Order in MySQL, then the ticket's order id and payment job (`payJob`, which the caller
- * adds next). Idempotent. The order row is committed before anything else is written, so
- * the job that calls this never completes without it; then the ticket's order id, only
- * onto the ticket as it is (after Redis lost its data a step on its way must not leave a
- * ticket of one field behind: the rebuild restores the hold from the order). An order
- * MySQL can never store ends its ticket `rejected` (`order_not_storable`), and its units go
- * to the next buyer, instead of retrying until the hold runs out. Returns when the hold
- * runs out (ms) and the request that admitted the ticket, or null when the ticket is not
- * reserved (any more).
+ * A held ticket's order in MySQL. Idempotent. An order MySQL can never store ends its
+ * ticket `rejected` (`order_not_storable`), and its units go to the next buyer, instead of
+ * retrying until the hold runs out. Returns the order id to record on the ticket (null when
+ * the ticket has it already), when the hold runs out (ms) and the request that admitted the
+ * ticket; or null when the ticket is not reserved (any more).
  */
-async function fulfil(deps: Deps, product: Product, h: Hold, payJob: string): Promise<{ dueMs: number; requestId: string | null } | null> {
+async function ensureOrder(deps: Deps, product: Product, h: Hold) {
   const { ticketId } = h;
   const t = h.hold
     ? { status: 'reserved', userId: h.hold.userId, quantity: h.hold.quantity, heldAtMs: h.hold.heldAtMs, paymentMethod: h.hold.paymentMethod,
       orderId: null, requestId: h.requestId ?? null }
     : await deps.tickets.get(product.id, ticketId);
   if (t?.status !== 'reserved' || !t.userId) return null;
+  let newOrderId: number | null = null;
   if (t.orderId === null) {
-    let orderId: number;
     try {
-      orderId = await deps.orders.ensurePending({
+      newOrderId = await deps.orders.ensurePending({
         ticketId, userId: t.userId, productId: product.id, quantity: t.quantity,
         amountMinor: t.quantity * product.priceMinor, currency: product.currency, paymentMethod: t.paymentMethod || 'pm_card_ok',
       });
@@ -71,9 +73,8 @@ async function fulfil(deps: Deps, product: Product, h: Hold, payJob: string): Pr
       await endHold(deps, product, ticketId, 'rejected', 'order_not_storable');
       return null;
     }
-    if (!(await deps.tickets.setOrder(product.id, ticketId, orderId, payJob))) return null;
   }
-  return { dueMs: (t.heldAtMs ?? Date.now()) + deps.config.PAYMENT_HOLD_MS, requestId: t.requestId ?? null };
+  return { ticketId, newOrderId, dueMs: (t.heldAtMs ?? Date.now()) + deps.config.PAYMENT_HOLD_MS, requestId: t.requestId ?? null };
 }
 
 /**
