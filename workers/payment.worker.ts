@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job, Worker } from 'bullmq';
-import type { Deps } from '../shared/deps.ts';
+import type { PaymentProvider } from '../shared/payments/provider.ts';
 import { queueTag, type PaymentJob, type TicketJob } from '../shared/queues/queues.ts';
 import { PaymentDeclined, processPayment } from '../shared/domain/payment/pay.ts';
 import { runJob, type TicketOutcome } from './instrumentation.ts';
@@ -28,14 +28,18 @@ export function paymentWorker(ctx: WorkerContext, queue: string, concurrency: nu
   const { deps } = ctx;
   const charges = new Slots(concurrency);
   const bucket = deps.keys.chargeRate(queueTag(queue), queue);
-  const limited = { ...deps.provider, charge: async (req: Parameters<Deps['provider']['charge']>[0]) => {
-    await charges.take();
-    try {
-      return await deps.provider.charge(req);
-    } finally {
-      charges.give();
-    }
-  } };
+  const limited: PaymentProvider = {
+    async charge(req) {
+      await charges.take();
+      try {
+        return await deps.provider.charge(req);
+      } finally {
+        charges.give();
+      }
+    },
+    refund: (req) => deps.provider.refund(req),
+    lookup: (key) => deps.provider.lookup(key),
+  };
   return newWorker<PaymentJob | TicketJob, TicketOutcome[]>(ctx, queue, concurrency, async (job) => {
     const { tickets, requests } = ticketsOf(job.data);
     const failed: { ticketId: string; err: Error }[] = [];
