@@ -8,7 +8,7 @@ import { productTag } from '../redis/keys.ts';
  * Queue names, payloads and job options. Each drop has its own admission queue (its own
  * rate, its own depth on the dashboard) and its own payment queue; general products share
  * one of each, so a drop's backlog never sits in front of them. Job ids are derived from
- * the ticket, so adding the same step twice is a no-op.
+ * the ticket or the group of tickets, so adding the same step twice is a no-op.
  *
  * Every queue's keys share one hash tag (BullMQ's prefix carries it), so a Redis Cluster
  * keeps each queue's scripts atomic on one shard: a drop's two queues carry the drop's own
@@ -16,7 +16,8 @@ import { productTag } from '../redis/keys.ts';
  * and come back) together, and different drops spread over the shards. Per-drop payment
  * queues, rather than one shared queue, keep the payment traffic of a drop on its shard
  * beside the settle scripts it feeds, and spread it as the drops are spread; general
- * products and expiries (one job per group of holds) have tags of their own.
+ * products and expiries have tags of their own. Payment and expiry jobs carry a group of
+ * holds each.
  */
 export const GENERAL_QUEUE = 'general';
 export const GENERAL_PAYMENT_QUEUE = 'payment-general';
