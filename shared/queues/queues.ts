@@ -40,16 +40,16 @@ export function queueTag(name: string): string {
 /** A ticket and the id of the HTTP request that caused it (a payment job of an earlier version). */
 export type TicketJob = { ticketId: string; requestId?: string };
 /**
- * A payment job carries the holds made together (one reserve call's, a handing-on's), each
- * with the id of the HTTP request that admitted it (`requests`, by ticket, where known).
- */
-export type PaymentJob = { tickets: string[]; requests?: Record<string, string> };
-/**
  * An admission job carries a batch of one product's tickets, in admission order (see
  * AdmissionBatches); each ticket keeps its own request id. An expiry job carries the
  * holds made together.
  */
 export type TicketsJob = { tickets: string[] };
+/**
+ * A payment job carries the holds made together (one reserve call's, a handing-on's), each
+ * with the id of the HTTP request that admitted it (`requests`, by ticket, where known).
+ */
+export type PaymentJob = TicketsJob & { requests?: Record<string, string> };
 export type AnyJob = TicketJob | TicketsJob | PaymentJob;
 
 export function paymentJobId(ticketIds: string[]): string {

@@ -27,6 +27,7 @@
   until the caller has rebuilt it.
 ]]
 --- @include "product"
+--- @include "token-bucket"
 
 if not loaded() then return {-1} end
 
@@ -68,12 +69,7 @@ local tokens, rate, cap, spent = math.huge, 0, 0, 0
 if limited then
   local f = redis.call('HMGET', K_PRODUCT, 'rate', 'tb', 'tbAt')
   rate = tonumber(f[1] or '0') or 0
-  if rate > 0 then
-    cap = math.max(1, math.ceil(rate / 10))
-    local saved, at = tonumber(f[2] or ''), tonumber(f[3] or '')
-    tokens = cap
-    if saved and at then tokens = math.min(cap, saved + math.max(0, now - at) * rate / 1000) end
-  end
+  if rate > 0 then tokens, cap = bucketLevel(rate, tonumber(f[2] or ''), tonumber(f[3] or ''), now) end
 end
 
 local taken, endedSoldOut, waitMs = {}, 0, 0

@@ -6,16 +6,14 @@
   Returns {granted, waitMs}: waitMs > 0 when fewer than wanted were granted, until the
   next token comes.
 ]]
+--- @include "token-bucket"
+
 local rate = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local cap = math.max(1, rate / 10)
 local saved = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = cap
-if saved[1] and saved[2] then
-  tokens = math.min(cap, tonumber(saved[1]) + math.max(0, now - tonumber(saved[2])) * rate / 1000)
-end
+local tokens = bucketLevel(rate, tonumber(saved[1] or ''), tonumber(saved[2] or ''), now)
 local granted = math.max(0, math.min(want, math.floor(tokens)))
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
