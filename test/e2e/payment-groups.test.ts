@@ -69,6 +69,33 @@ describe('payment jobs of holds made together', () => {
     await expectAuditOk(ctx, drop.id);
   });
 
+  it('leaves a ticket whose attempts ran out to its hold, whose end gives the unit back once, and pays the rest', async () => {
+    ctx = await createTestContext('pay_out_of_attempts', { PAYMENT_ATTEMPTS: '2', PAYMENT_HOLD_MS: '1500' });
+    const buyers = [
+      { userId: 'o-flaky', paymentMethod: 'pm_card_flaky' },
+      { userId: 'o-ok-1', paymentMethod: 'pm_card_ok' },
+      { userId: 'o-ok-2', paymentMethod: 'pm_card_ok' },
+    ];
+    const { drop, tickets, queue, job } = await holdTogether(ctx, buyers);
+    await ctx.startWorkers();
+
+    const final = await pollUntilTerminal(ctx, tickets);
+    const flaky = tickets.find((t) => t.userId === 'o-flaky')!;
+    expect(tickets.map((t) => [t.userId, final.get(t.ticketId).status])).toEqual([['o-flaky', 'expired'], ['o-ok-1', 'paid'], ['o-ok-2', 'paid']]);
+    // Two calls, both failed: no charge stands for the flaky card.
+    const sim = await providerLedger(ctx);
+    expect(Number(sim.calls[flaky.ticketId])).toBe(2);
+    expect(sim.charges[flaky.ticketId]).toBeUndefined();
+    const failed = (await queue.getJob(job.id!)) as Job<PaymentJob>;
+    expect(await failed.getState()).toBe('failed');
+    expect(failed.data.tickets).toEqual([flaky.ticketId]);
+    const l = await settledLedger(ctx, drop.id);
+    expect([l.paidOrders, l.paidUnits]).toEqual([2, 2]);
+    const stock = (await ctx.http('GET', `/admin/products/${drop.id}/stats`, { admin: true })).body.stock;
+    expect(stock).toEqual({ total: 3, available: 1, reserved: 0, sold: 2 });
+    await expectAuditOk(ctx, drop.id);
+  });
+
   it('keeps charges in flight to PAYMENT_CONCURRENCY and their pace to PAYMENT_RATE_PER_SEC', async () => {
     ctx = await createTestContext('pay_limits', { PAYMENT_CONCURRENCY: '2', PAYMENT_RATE_PER_SEC: '20', PAYMENT_LATENCY_MS: '40' });
     const buyers = Array.from({ length: 8 }, (_, i) => ({ userId: `l-${i}`, paymentMethod: 'pm_card_ok' }));
