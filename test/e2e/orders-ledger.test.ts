@@ -29,6 +29,8 @@ describe('orders written in one batch', () => {
     expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
     const final = await pollUntilTerminal(ctx, answers.map((a) => ({ ticketId: a.ticketId!, token: a.token })));
     expect([...final.values()].map((t) => t.status)).toEqual(answers.map(() => 'paid'));
+    // A ticket reads `paid` once settle.lua ran; its order row follows in the next batched write.
+    await settledLedger(ctx, drop.id);
     const [whale] = await sql('select amount_minor, quantity, status from orders where ticket_id = ?', [answers[0].ticketId]);
     expect({ ...whale, amount_minor: Number(whale.amount_minor) }).toEqual({ amount_minor: 100_000_000_000, quantity: 100, status: 'paid' });
     const listed = await ctx.http('GET', '/orders', { token: answers[0].token });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, expectAuditOk, providerLedger, settledLedger } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, providerLedger, settledLedger } from '../setup/buyers.ts';
 import { processAdmissions } from '../../shared/domain/reservation/reserve.ts';
 import { dropPaymentQueueName, queueTag, type PaymentJob } from '../../shared/queues/queues.ts';
 import type { PaymentProvider } from '../../shared/payments/provider.ts';
@@ -56,14 +56,16 @@ describe('payment jobs of holds made together', () => {
 
     // Only the flaky ticket stayed in the job for its retries; the job then completed.
     const flaky = tickets.find((t) => t.userId === 'g-flaky')!;
+    // The job finishes just after its last ticket is settled.
+    await eventually('the payment job completed', async () => (await queue.getJobState(job.id!)) === 'completed', 10_000);
     const done = (await queue.getJob(job.id!)) as Job<PaymentJob>;
-    expect(await done.getState()).toBe('completed');
     expect(done.data.tickets).toEqual([flaky.ticketId]);
     expect(done.returnvalue).toEqual([expect.objectContaining({ ticketId: flaky.ticketId, outcome: 'paid' })]);
+    // A ticket reads `paid` once settle.lua ran; its order row follows in the next batched write.
+    const l = await settledLedger(ctx, drop.id);
     const orders = await ctx.http('GET', '/orders', { token: flaky.token });
     expect(orders.body[0]).toMatchObject({ status: 'paid', payment: { status: 'succeeded', attempts: 3 } });
 
-    const l = await settledLedger(ctx, drop.id);
     expect(l.paidOrders).toBe(5);
     expect(l.failedOrders).toBe(1);
     await expectAuditOk(ctx, drop.id);
@@ -86,8 +88,8 @@ describe('payment jobs of holds made together', () => {
     const sim = await providerLedger(ctx);
     expect(Number(sim.calls[flaky.ticketId])).toBe(2);
     expect(sim.charges[flaky.ticketId]).toBeUndefined();
+    await eventually('the payment job failed', async () => (await queue.getJobState(job.id!)) === 'failed', 10_000);
     const failed = (await queue.getJob(job.id!)) as Job<PaymentJob>;
-    expect(await failed.getState()).toBe('failed');
     expect(failed.data.tickets).toEqual([flaky.ticketId]);
     const l = await settledLedger(ctx, drop.id);
     expect([l.paidOrders, l.paidUnits]).toEqual([2, 2]);

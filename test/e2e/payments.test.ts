@@ -58,6 +58,7 @@ describe('payments in a drop', () => {
     const sim = await providerLedger(ctx);
     expect(Number(sim.calls[a.ticketId!])).toBe(3);
     expect(Object.keys(sim.charges).filter((k) => k === a.ticketId)).toHaveLength(1);
+    await settledLedger(ctx, drop.id);
     const orders = await ctx.http('GET', '/orders', { token: a.token });
     expect(orders.body).toHaveLength(1);
     expect(orders.body[0]).toMatchObject({ status: 'paid', amount: 120, quantity: 1, payment: { status: 'succeeded', attempts: 3 } });
@@ -70,6 +71,7 @@ describe('payments in a drop', () => {
     const [a] = await buyAll(ctx, drop.id, [{ userId: 'declined-1', paymentMethod: 'pm_card_declined' }]);
     const final = await pollUntilTerminal(ctx, [{ ticketId: a.ticketId!, token: a.token }]);
     expect(final.get(a.ticketId!)).toMatchObject({ status: 'payment_failed', reason: 'card_declined' });
+    await settledLedger(ctx, drop.id);
     const order = (await ctx.http('GET', `/orders/${final.get(a.ticketId!).orderId}`, { token: a.token })).body;
     expect(order).toMatchObject({ status: 'failed', payment: { status: 'declined', declineReason: 'card_declined' } });
     const { s } = await expectBalanced(ctx, drop.id);
