@@ -94,6 +94,11 @@ export async function serverCpuSeconds(node: Redis): Promise<number> {
   return seconds('used_cpu_user') + seconds('used_cpu_sys');
 }
 
+/** Commands a redis-server has run so far (a script call and each call inside it). */
+export async function commandsProcessed(node: Redis): Promise<number> {
+  return Number((await node.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
+}
+
 /** Every key of a prefix, on every master. */
 export async function deleteKeysOf(client: RedisClient, prefix: string): Promise<void> {
   // One key per call: on a cluster the keys of one scan page sit in many slots.

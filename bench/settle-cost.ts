@@ -17,8 +17,8 @@ import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { createProduct, stats } from '../shared/domain/products/manage.ts';
 import { admit } from '../shared/domain/admission/admit.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
-import { nodeArgs } from './settings.ts';
-import { deleteKeysOf, serverPid } from './redis-target.ts';
+import { nodeArgs, workersBenchEnv } from './settings.ts';
+import { commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
 
 const { values } = parseArgs({ options: {
   tickets: { type: 'string', default: '10000' },
@@ -30,14 +30,8 @@ const { values } = parseArgs({ options: {
   profile: { type: 'boolean', default: false },
 } });
 const tickets = Number(values.tickets);
-const env = {
-  NODE_ENV: 'production', REDIS_URL: values['redis-url'], DATABASE_URL: `${values['mysql-url']}/settle_cost_${process.pid}`,
-  JWT_SECRET: 'settle-cost-secret-0123456789', ADMIN_PASSWORD: 'settle-cost-admin',
-  KEY_PREFIX: `settlecost-${process.pid}`, METRICS_PORT: values['metrics-port'], LOG_LEVEL: 'warn',
-  // The drop bench's worker settings (bench/settings.ts).
-  ADMISSION_RATE_PER_SEC: '100000', STOCK_CONCURRENCY: '16', PAYMENT_CONCURRENCY: '256', PAYMENT_LATENCY_MS: '30',
-  PAYMENT_HOLD_MS: '120000', PAYMENT_RATE_PER_SEC: '100000', USER_RATE_LIMIT_PER_SEC: '10',
-};
+const env = workersBenchEnv('settle-cost', { redis: values['redis-url'], mysql: values['mysql-url'] }, values['metrics-port']);
+const database = env.DATABASE_URL.slice(env.DATABASE_URL.lastIndexOf('/') + 1);
 const config = loadConfig({ ...process.env, ...env });
 const orm = await connectOrm(config.DATABASE_URL);
 await migrate(orm);
@@ -65,7 +59,7 @@ try {
   workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs({ profile: values.profile, outDir: values.out }, 'workers/main.ts'), logFile: `${values.out}/settle-cost-workers.log` });
   await waitHttp(Number(values['metrics-port']), '/metrics', workers);
   // From here on: the workers' start-up (loading modules) is behind, the sale ahead.
-  const commands0 = await commandsProcessed();
+  const commands0 = await commandsProcessed(redis);
   const meter = new CpuMeter({ workers: workers.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
   const t0 = performance.now();
   let paid = 0;
@@ -76,19 +70,15 @@ try {
   }
   const seconds = (performance.now() - t0) / 1000;
   const cores = meter.stop();
-  const commands = (await commandsProcessed()) - commands0;
+  const commands = (await commandsProcessed(redis)) - commands0;
   const per = (name: string) => ((cores[name] * seconds * 1e6) / tickets).toFixed(0);
   console.log(`${tickets} sales in ${seconds.toFixed(2)} s (${(tickets / seconds).toFixed(0)}/s): CPU per sale: workers ${per('workers')} µs, `
     + `Redis ${per('redis')} µs, MariaDB ${per('mysql')} µs; commands Redis ran per sale ${(commands / tickets).toFixed(1)}`);
 } finally {
   await stop(workers);
-  await deps.orm.em.getConnection().execute(`drop database if exists settle_cost_${process.pid}`, [], 'run');
+  await deps.orm.em.getConnection().execute(`drop database if exists ${database}`, [], 'run');
   await closeDeps(deps);
   await deleteKeysOf(redis, config.KEY_PREFIX);
   redis.disconnect();
 }
 
-/** Commands Redis has run (a script call and each call inside it). */
-async function commandsProcessed(): Promise<number> {
-  return Number((await redis.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
-}

@@ -17,8 +17,8 @@ import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { createProduct, stats } from '../shared/domain/products/manage.ts';
 import { admit } from '../shared/domain/admission/admit.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
-import { nodeArgs } from './settings.ts';
-import { deleteKeysOf, serverPid } from './redis-target.ts';
+import { nodeArgs, workersBenchEnv } from './settings.ts';
+import { commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
 
 const { values } = parseArgs({ options: {
   rate: { type: 'string', default: '50' },
@@ -32,15 +32,8 @@ const { values } = parseArgs({ options: {
 } });
 const rate = Number(values.rate);
 const sales = Number(values.sales);
-const database = `trickle_cost_${process.pid}`;
-const env = {
-  NODE_ENV: 'production', REDIS_URL: values['redis-url'], DATABASE_URL: `${values['mysql-url']}/${database}`,
-  JWT_SECRET: 'trickle-cost-secret-0123456789', ADMIN_PASSWORD: 'trickle-cost-admin',
-  KEY_PREFIX: `tricklecost-${process.pid}`, METRICS_PORT: values['metrics-port'], LOG_LEVEL: 'warn',
-  // The drop bench's worker settings (bench/settings.ts).
-  ADMISSION_RATE_PER_SEC: '100000', STOCK_CONCURRENCY: '16', PAYMENT_CONCURRENCY: '256', PAYMENT_LATENCY_MS: '30',
-  PAYMENT_HOLD_MS: '120000', PAYMENT_RATE_PER_SEC: '100000', USER_RATE_LIMIT_PER_SEC: '10',
-};
+const env = workersBenchEnv('trickle-cost', { redis: values['redis-url'], mysql: values['mysql-url'] }, values['metrics-port']);
+const database = env.DATABASE_URL.slice(env.DATABASE_URL.lastIndexOf('/') + 1);
 const config = loadConfig({ ...process.env, ...env });
 const orm = await connectOrm(config.DATABASE_URL);
 await migrate(orm);
@@ -57,7 +50,7 @@ try {
   workers = startNode('workers/main.ts', { env, nodeArgs: nodeArgs({ profile: values.profile, outDir: values.out }, 'workers/main.ts'), logFile: `${values.out}/trickle-cost-workers.log` });
   await waitHttp(Number(values['metrics-port']), '/metrics', workers);
   await new Promise((r) => setTimeout(r, 1000)); // the workers' start-up behind
-  const commands0 = await commandsProcessed();
+  const commands0 = await commandsProcessed(redis);
   const meter = new CpuMeter({ workers: workers.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
   const t0 = performance.now();
   for (let i = 0; i < sales; i++) {
@@ -74,7 +67,7 @@ try {
   }
   const seconds = (performance.now() - t0) / 1000;
   const cores = meter.stop();
-  const commands = (await commandsProcessed()) - commands0;
+  const commands = (await commandsProcessed(redis)) - commands0;
   const per = (name: string) => ((cores[name] * seconds * 1e6) / sales).toFixed(0);
   console.log(`${sales} sales at ${rate}/s in ${seconds.toFixed(2)} s: CPU per sale: workers ${per('workers')} µs (${cores.workers.toFixed(2)} of a core), `
     + `Redis ${per('redis')} µs, MariaDB ${per('mysql')} µs; commands Redis ran per sale ${(commands / sales).toFixed(1)}`);
@@ -86,7 +79,3 @@ try {
   redis.disconnect();
 }
 
-/** Commands Redis has run (a script call and each call inside it). */
-async function commandsProcessed(): Promise<number> {
-  return Number((await redis.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
-}
