@@ -29,6 +29,11 @@ const schema = z
     ADMISSION_RATE_PER_SEC: int(1000, 1),
     STOCK_CONCURRENCY: int(16, 1),
     GENERAL_CONCURRENCY: int(8, 1),
+    /**
+     * How long the API holds a general product's admission job open for more purchases
+     * before it goes (0: at once). The 202 does not wait; the sale behind it does.
+     */
+    GENERAL_ADMISSION_LINGER_MS: int(100),
     PAYMENT_CONCURRENCY: int(64, 1),
     PAYMENT_RATE_PER_SEC: int(2000, 1),
     PAYMENT_ATTEMPTS: int(8, 1),

@@ -13,6 +13,8 @@ type Batch = {
   inFlight: number;
   tickets: string[];
   closed: boolean;
+  /** Held open for more tickets until its linger is over (general products, see join). */
+  lingering: boolean;
 };
 
 /**
@@ -41,8 +43,16 @@ export class AdmissionBatches {
     this.logger = logger;
   }
 
-  /** The batch a ticket about to be admitted joins; its id goes into the ticket. */
-  join(productId: number, queue: string): Batch {
+  /**
+   * The batch a ticket about to be admitted joins; its id goes into the ticket. With
+   * `lingerMs` (general products: GENERAL_ADMISSION_LINGER_MS) a new batch waits that long
+   * for more tickets before it goes, even with no add on its way: general buyers come one
+   * at a time, and a sale that comes alone pays every step of the workers for itself (a
+   * job, a reserve call, a payment job, an expiry job, one statement per MySQL write;
+   * bench/README.md, "A sale when buyers come one at a time"). The buyer's 202 does not
+   * wait for it, only the sale behind it.
+   */
+  join(productId: number, queue: string, lingerMs = 0): Batch {
     let batch = this.open.get(productId);
     if (batch && batch.inFlight + batch.tickets.length >= MAX_BATCH) {
       // Full: it goes as soon as its admits have answered, even with another add on its way.
@@ -51,8 +61,18 @@ export class AdmissionBatches {
       batch = undefined;
     }
     if (!batch) {
-      batch = newBatch(productId, queue);
-      this.open.set(productId, batch);
+      const made = newBatch(productId, queue);
+      batch = made;
+      this.open.set(productId, made);
+      if (lingerMs > 0) {
+        made.lingering = true;
+        setTimeout(() => {
+          made.lingering = false;
+          if (made.closed || this.adding.get(productId)) return; // closed: its last admit sends it; adding: the add's end does
+          this.close(made);
+          if (made.inFlight === 0) this.send(made);
+        }, lingerMs).unref();
+      }
     }
     batch.inFlight++;
     return batch;
@@ -64,7 +84,7 @@ export class AdmissionBatches {
     if (ticketId) batch.tickets.push(ticketId);
     // Nothing of this product on its way to the queue: this batch goes as soon as the
     // admits already sent with it have answered. Otherwise it fills until the add returns.
-    if (!batch.closed && !this.adding.get(batch.productId)) this.close(batch);
+    if (!batch.closed && !batch.lingering && !this.adding.get(batch.productId)) this.close(batch);
     if (batch.closed && batch.inFlight === 0) this.send(batch);
   }
 
@@ -108,5 +128,5 @@ export class AdmissionBatches {
 
 /** Admission job ids: `b<productId>-<random>`, never mistaken for a ticket id. */
 function newBatch(productId: number, queue: string): Batch {
-  return { id: `b${productId}-${randomId(12)}`, productId, queue, inFlight: 0, tickets: [], closed: false };
+  return { id: `b${productId}-${randomId(12)}`, productId, queue, inFlight: 0, tickets: [], closed: false, lingering: false };
 }

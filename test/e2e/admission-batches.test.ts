@@ -3,7 +3,7 @@ import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
 import { buyAll, eventually, expectAuditOk, stats } from '../setup/buyers.ts';
 import { MAX_BATCH } from '../../shared/queues/admission-batches.ts';
-import { reserveQueueName, type TicketsJob } from '../../shared/queues/queues.ts';
+import { GENERAL_QUEUE, reserveQueueName, type TicketsJob } from '../../shared/queues/queues.ts';
 import { repairProduct } from '../../shared/domain/recovery/repair.ts';
 
 let ctx: TestContext;
@@ -107,6 +107,57 @@ describe('AdmissionBatches', () => {
     const jobs = (await queue.getJobs(['waiting'])) as Job<TicketsJob>[];
     expect(jobs.flatMap((j) => j.data.tickets).sort()).toEqual([...tickets].sort());
     expect(Math.max(...jobs.map((j) => j.data.tickets.length))).toBe(MAX_BATCH);
+    await queue.obliterate({ force: true });
+  });
+});
+
+describe('a general product\'s admission job lingers for more purchases', () => {
+  let lctx: TestContext;
+  beforeAll(async () => {
+    // A long linger, so that what happens inside it is not a race with a slow machine.
+    lctx = await createTestContext('admission-linger', { GENERAL_ADMISSION_LINGER_MS: '1500' });
+  });
+  afterAll(async () => {
+    await lctx.close();
+  });
+
+  const waiting = async (name: string) => (await lctx.deps.queues.get(name).getJobs(['waiting', 'prioritized'])) as Job<TicketsJob>[];
+
+  it('puts general buyers who come one after another into one job, sent once the linger is over; a drop\'s lone buyer still goes at once', async () => {
+    const general = await createDrop(lctx, 10, { type: 'general', opensAt: null });
+    const drop = await createDrop(lctx, 10);
+    const bought = [];
+    for (const userId of ['g-1', 'g-2', 'g-3']) bought.push(...await buyAll(lctx, general.id, [{ userId }]));
+    expect(bought.map((b) => b.status)).toEqual([202, 202, 202]);
+    const [lone] = await buyAll(lctx, drop.id, [{ userId: 'd-1' }]);
+    await eventually('the drop buyer\'s job', async () => (await waiting(reserveQueueName(drop.id))).length === 1, 1000);
+
+    // Without the linger each of the three would have its own job by now (see the lone buyer above).
+    expect(await waiting(GENERAL_QUEUE)).toEqual([]);
+    await eventually('the general job', async () => (await waiting(GENERAL_QUEUE)).length > 0, 5000);
+    const jobs = await waiting(GENERAL_QUEUE);
+    expect(jobs.map((j) => j.data.tickets.sort())).toEqual([bought.map((b) => b.ticketId!).sort()]);
+
+    await lctx.startWorkers();
+    try {
+      const final = await pollUntilTerminal(lctx, [...bought, lone].map((b) => ({ ticketId: b.ticketId!, token: b.token })));
+      expect([...final.values()].map((t) => t.status)).toEqual(['paid', 'paid', 'paid', 'paid']);
+      expect((await stats(lctx, general.id)).stock).toEqual({ total: 10, available: 7, reserved: 0, sold: 3 });
+    } finally {
+      await lctx.stopWorkers();
+    }
+  });
+
+  it('sends a lingering batch at once on flush (shutdown), and only once', async () => {
+    const name = 'linger-unit';
+    const queue = lctx.deps.queues.get(name);
+    const batch = lctx.deps.admissions.join(778, name, 300);
+    lctx.deps.admissions.leave(batch, 't-linger');
+    await lctx.deps.admissions.flush();
+    expect(((await queue.getJobs(['waiting'])) as Job<TicketsJob>[]).map((j) => j.data.tickets)).toEqual([['t-linger']]);
+    await new Promise((r) => setTimeout(r, 500)); // the linger's end finds it sent
+    await lctx.deps.admissions.flush();
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 1 });
     await queue.obliterate({ force: true });
   });
 });
