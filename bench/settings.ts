@@ -188,21 +188,6 @@ export function systemEnv(s: Settings): Record<string, string> {
   };
 }
 
-/**
- * The environment of a workers process a cost bench starts on its own (bench/settle-cost.ts,
- * bench/trickle-cost.ts): its own database and key prefix, named after `name` and the
- * bench's pid, and the drop bench's worker settings ({@link systemEnv} with the defaults).
- */
-export function workersBenchEnv(name: string, urls: { redis: string; mysql: string }, metricsPort: string): Record<string, string> {
-  return {
-    NODE_ENV: 'production', REDIS_URL: urls.redis, DATABASE_URL: `${urls.mysql}/${name.replace(/-/g, '_')}_${process.pid}`,
-    JWT_SECRET: `${name}-secret-0123456789`, ADMIN_PASSWORD: `${name}-admin`,
-    KEY_PREFIX: `${name.replace(/-/g, '')}-${process.pid}`, METRICS_PORT: metricsPort, LOG_LEVEL: 'warn',
-    ADMISSION_RATE_PER_SEC: '100000', STOCK_CONCURRENCY: '16', PAYMENT_CONCURRENCY: '256', PAYMENT_LATENCY_MS: '30',
-    PAYMENT_HOLD_MS: '120000', PAYMENT_RATE_PER_SEC: '100000', USER_RATE_LIMIT_PER_SEC: '10',
-  };
-}
-
 /** One progress line on stderr (stdout carries only the final table). */
 export function line(text: string): void {
   process.stderr.write(`${text}\n`);
