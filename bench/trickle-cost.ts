@@ -7,7 +7,9 @@
  * purchase to the last sale. bench/settle-cost.ts measures the same with the queue full,
  * as in a drop; here every step of a sale is a batch of one (or of the purchases that
  * share a general product's admission job, GENERAL_ADMISSION_LINGER_MS).
- *   npx node bench/trickle-cost.ts [--rate 50] [--sales 1000] [--profile --out /tmp/trickle]
+ * `--type reserve` sells a drop at that pace instead (opened a second before): a door that
+ * admits a steady `--rate` buyers a second, as a slow door does during a long sale.
+ *   npx node bench/trickle-cost.ts [--rate 50] [--sales 1000] [--type general|reserve] [--profile --out /tmp/trickle]
  */
 import { createProduct } from '../shared/domain/products/manage.ts';
 import { admit } from '../shared/domain/admission/admit.ts';
@@ -16,13 +18,16 @@ import { openWorkersBench } from './workers-bench.ts';
 const bench = await openWorkersBench('trickle-cost', '3961', {
   rate: { type: 'string', default: '50' },
   sales: { type: 'string', default: '1000' },
+  type: { type: 'string', default: 'general' },
 });
 const { deps } = bench;
 const rate = Number(bench.flags.rate);
 const sales = Number(bench.flags.sales);
+const type = bench.flags.type === 'reserve' ? 'reserve' : 'general';
 try {
   const product = await createProduct(deps, {
-    name: 'trickle cost', description: '', manufacturer: '', price: 10, currency: 'EUR', type: 'general', perUserLimit: 0, stock: sales,
+    name: 'trickle cost', description: '', manufacturer: '', price: 10, currency: 'EUR', type, perUserLimit: 0, stock: sales,
+    ...(type === 'reserve' ? { opensAt: new Date(Date.now() - 1000) } : {}),
   });
   await bench.startWorkers();
   await new Promise((r) => setTimeout(r, 1000)); // the workers' start-up behind

@@ -34,6 +34,12 @@ const schema = z
      * before it goes (0: at once). The 202 does not wait; the sale behind it does.
      */
     GENERAL_ADMISSION_LINGER_MS: int(100),
+    /**
+     * The same for a drop's admission job. A rush fills a job (100 tickets) long before
+     * it; a drop admitted at a steadier pace (a slow door, a long sale) would otherwise
+     * send one job per few tickets, and every step behind it would go in small batches.
+     */
+    DROP_ADMISSION_LINGER_MS: int(50),
     PAYMENT_CONCURRENCY: int(64, 1),
     PAYMENT_RATE_PER_SEC: int(2000, 1),
     PAYMENT_ATTEMPTS: int(8, 1),

@@ -116,8 +116,9 @@ export class AdmissionBatches {
         const left = (this.adding.get(productId) ?? 1) - 1;
         if (left > 0) this.adding.set(productId, left);
         else this.adding.delete(productId);
+        // The open batch goes now, unless it is lingering: its timer sends it.
         const next = this.open.get(productId);
-        if (next && !left) {
+        if (next && !left && !next.lingering) {
           this.close(next);
           if (next.inFlight === 0) this.send(next);
         }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Job } from 'bullmq';
 import { createDrop, createTestContext, pollUntilTerminal, type TestContext } from '../setup/context.ts';
-import { buyAll, eventually, expectAuditOk, stats } from '../setup/buyers.ts';
+import { buyAll, eventually, expectAuditOk, stats, type Bought } from '../setup/buyers.ts';
 import { MAX_BATCH } from '../../shared/queues/admission-batches.ts';
 import { GENERAL_QUEUE, reserveQueueName, type TicketsJob } from '../../shared/queues/queues.ts';
 import { repairProduct } from '../../shared/domain/recovery/repair.ts';
@@ -36,7 +36,7 @@ describe('admission jobs carry batches of tickets', () => {
     }
   });
 
-  it('sends a lone buyer\'s job at once, and the janitor re-adds the job of tickets whose job was lost', async () => {
+  it('sends a lone buyer\'s job once its linger is over, and the janitor re-adds the job of tickets whose job was lost', async () => {
     const drop = await createDrop(ctx, 5);
     const [first] = await buyAll(ctx, drop.id, [{ userId: 'lone' }]);
     await eventually('the lone job', async () => (await jobsOf(drop.id)).length > 0, 5000);
@@ -111,11 +111,11 @@ describe('AdmissionBatches', () => {
   });
 });
 
-describe('a general product\'s admission job lingers for more purchases', () => {
+describe('an admission job lingers for more purchases', () => {
   let lctx: TestContext;
   beforeAll(async () => {
-    // A long linger, so that what happens inside it is not a race with a slow machine.
-    lctx = await createTestContext('admission-linger', { GENERAL_ADMISSION_LINGER_MS: '1500' });
+    // Long lingers, so that what happens inside them is not a race with a slow machine.
+    lctx = await createTestContext('admission-linger', { GENERAL_ADMISSION_LINGER_MS: '1500', DROP_ADMISSION_LINGER_MS: '1500' });
   });
   afterAll(async () => {
     await lctx.close();
@@ -123,29 +123,51 @@ describe('a general product\'s admission job lingers for more purchases', () => 
 
   const waiting = async (name: string) => (await lctx.deps.queues.get(name).getJobs(['waiting', 'prioritized'])) as Job<TicketsJob>[];
 
-  it('puts general buyers who come one after another into one job, sent once the linger is over; a drop\'s lone buyer still goes at once', async () => {
+  it('puts buyers who come one after another into one job per product, sent once the linger is over', async () => {
     const general = await createDrop(lctx, 10, { type: 'general', opensAt: null });
     const drop = await createDrop(lctx, 10);
-    const bought = [];
-    for (const userId of ['g-1', 'g-2', 'g-3']) bought.push(...await buyAll(lctx, general.id, [{ userId }]));
-    expect(bought.map((b) => b.status)).toEqual([202, 202, 202]);
-    const [lone] = await buyAll(lctx, drop.id, [{ userId: 'd-1' }]);
-    await eventually('the drop buyer\'s job', async () => (await waiting(reserveQueueName(drop.id))).length === 1, 1000);
+    const bought = { general: [] as Bought[], drop: [] as Bought[] };
+    for (const i of [1, 2, 3]) {
+      bought.general.push(...await buyAll(lctx, general.id, [{ userId: `g-${i}` }]));
+      bought.drop.push(...await buyAll(lctx, drop.id, [{ userId: `d-${i}` }]));
+    }
+    const all = [...bought.general, ...bought.drop];
+    expect(all.map((b) => b.status)).toEqual([202, 202, 202, 202, 202, 202]);
 
-    // Without the linger each of the three would have its own job by now (see the lone buyer above).
+    // Without the linger each buyer would have a job of their own by now.
     expect(await waiting(GENERAL_QUEUE)).toEqual([]);
-    await eventually('the general job', async () => (await waiting(GENERAL_QUEUE)).length > 0, 5000);
-    const jobs = await waiting(GENERAL_QUEUE);
-    expect(jobs.map((j) => j.data.tickets.sort())).toEqual([bought.map((b) => b.ticketId!).sort()]);
+    expect(await waiting(reserveQueueName(drop.id))).toEqual([]);
+    for (const [queue, buyers] of [[GENERAL_QUEUE, bought.general], [reserveQueueName(drop.id), bought.drop]] as const) {
+      await eventually(`the job of ${queue}`, async () => (await waiting(queue)).length > 0, 5000);
+      expect((await waiting(queue)).map((j) => j.data.tickets.sort())).toEqual([buyers.map((b) => b.ticketId!).sort()]);
+    }
 
     await lctx.startWorkers();
     try {
-      const final = await pollUntilTerminal(lctx, [...bought, lone].map((b) => ({ ticketId: b.ticketId!, token: b.token })));
-      expect([...final.values()].map((t) => t.status)).toEqual(['paid', 'paid', 'paid', 'paid']);
+      const final = await pollUntilTerminal(lctx, all.map((b) => ({ ticketId: b.ticketId!, token: b.token })));
+      expect([...final.values()].map((t) => t.status)).toEqual(all.map(() => 'paid'));
       expect((await stats(lctx, general.id)).stock).toEqual({ total: 10, available: 7, reserved: 0, sold: 3 });
+      expect((await stats(lctx, drop.id)).stock).toEqual({ total: 10, available: 7, reserved: 0, sold: 3 });
+      await expectAuditOk(lctx, drop.id);
     } finally {
       await lctx.stopWorkers();
     }
+  });
+
+  it('keeps a lingering batch open when the job add before it returns', async () => {
+    const name = 'linger-after-add';
+    const queue = lctx.deps.queues.get(name);
+    const first = lctx.deps.admissions.join(779, name);
+    lctx.deps.admissions.leave(first, 't-first');
+    const sent = lctx.deps.admissions.flush(); // the first job's add is on its way
+    const next = lctx.deps.admissions.join(779, name, 400);
+    lctx.deps.admissions.leave(next, 't-next');
+    await sent;
+    const tickets = async () => ((await queue.getJobs(['waiting'])) as Job<TicketsJob>[]).map((j) => j.data.tickets).sort();
+    expect(await tickets()).toEqual([['t-first']]);
+    await eventually('the lingering job', async () => (await tickets()).length === 2, 5000);
+    expect(await tickets()).toEqual([['t-first'], ['t-next']]);
+    await queue.obliterate({ force: true });
   });
 
   it('sends a lingering batch at once on flush (shutdown), and only once', async () => {

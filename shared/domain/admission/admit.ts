@@ -42,7 +42,7 @@ export async function admit(deps: Deps, req: PurchaseRequest): Promise<Admission
     throw invalid('quantity', `an order may come to at most ${max} ${product.currency}; ${req.quantity} × ${product.priceMinor / 100} is more`);
   }
 
-  const linger = product.type === 'general' ? deps.config.GENERAL_ADMISSION_LINGER_MS : 0;
+  const linger = product.type === 'general' ? deps.config.GENERAL_ADMISSION_LINGER_MS : deps.config.DROP_ADMISSION_LINGER_MS;
   const batch = deps.admissions.join(product.id, admissionQueueName(product.type, product.id), linger);
   let result: AdmitResult;
   try {
