@@ -46,7 +46,8 @@ export function rows(d: DropResult, b: BaselineResult | null): Row[] {
       ratio: ratio(settleRatio), target: '>= 0.8x', met: settleRatio >= 0.8, goal: b ? `settled ${ratio(settleRatio)}` : undefined },
     { metric: 'general purchase p99: idle / during the drop', drop: `${ms(d.general.idle.p99)} / ${ms(d.general.drop.p99)}`,
       baseline: b ? `${ms(b.general.idle.p99)} / ${ms(b.general.drop.p99)} = ${ratio(bareGeneralRatio)} (bare shop)` : '-',
-      ratio: ratio(generalRatio), target: '<= 1.5x', met: generalRatio <= 1.5,
+      // Met when the rise over idle is no larger than the bare shop's in the same round.
+      ratio: ratio(generalRatio), target: b ? '<= the bare shop\'s' : '-', met: b ? generalRatio <= bareGeneralRatio : undefined,
       goal: `general p99 ${ratio(generalRatio)}${b ? ` (bare ${ratio(bareGeneralRatio)})` : ''}` },
     { metric: 'CPU per buyer: API + workers + Redis + MySQL', drop: `${n0(cpu.drop)} µs`, baseline: b ? `${n0(cpu.baseline)} µs` : '-',
       ratio: ratio(cpu.drop / cpu.baseline), target: '' },
