@@ -243,7 +243,11 @@ export class Scripts {
 
   /** The oldest `max` events of a drop's log, and the door's refusal counts since the last drain (taken). */
   async drainRead(productId: number, max: number): Promise<{ events: StreamEvent[]; refusals: Record<string, number> }> {
-    const [entries, refusals] = await this.run('drain-log', this.keys.productScriptKeys(productId), ['read', max]) as [[string, string[]][], (string | number)[]];
+    // Both leave at once: one round trip. The events are a plain command's reply (see drain-log.lua).
+    const [refusals, entries] = await Promise.all([
+      this.run('drain-log', this.keys.productScriptKeys(productId), ['refusals']) as Promise<(string | number)[]>,
+      this.redis.xrange(this.keys.product(productId).log, '-', '+', 'COUNT', max),
+    ]);
     const events = entries.map(([id, f]) => {
       const v: Record<string, string> = {};
       for (let i = 0; i < f.length; i += 2) v[f[i]] = f[i + 1];
