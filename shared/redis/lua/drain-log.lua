@@ -5,7 +5,7 @@
             {code, n, code, n, ...}
     ARGV[1] 'trim': ARGV[2] id of the last event MySQL now has -> events left in the log
   A drain reads the events (a plain XRANGE beside this script's 'refusals': inside a script
-  Redis would turn the reply into Lua tables and back, about two thirds of the read's cost),
+  Redis would turn the reply into Lua tables and back: most of what the read cost Redis),
   writes them to MySQL, then trims up to what MySQL has: a drain that dies in between
   leaves the events for the next (MySQL ignores rows it has).
 ]]
