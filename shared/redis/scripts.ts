@@ -21,6 +21,7 @@ const SCRIPTS = {
   'drain-log': 8,
   'take-tokens': 1,
   'set-orders': null,
+  'ticket-place': 3,
 } as const satisfies Record<string, number | null>;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -270,6 +271,22 @@ export class Scripts {
     // Lua turns a missing field into false, which ioredis gives as null.
     const values = fields.map((_, i) => reply[2 + i] ?? null);
     return { values, serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
+  }
+
+  /**
+   * A ticket's fields, its rank in the queue (null when not queued), the product's rate,
+   * measured rate and opening instant, the pre-queue's size and the shard's clock, in one
+   * call (ticket-place.lua).
+   */
+  async ticketPlace(productId: number, ticketId: string): Promise<{
+    fields: Record<string, string>; rank: number | null; rate: (string | null)[]; preQueued: number; nowMs: number;
+  }> {
+    const k = this.keys.product(productId);
+    const [flat, rank, rate, preQueued, [sec, micro]] = await this.run('ticket-place', [k.ticketPrefix + ticketId, k.queued, k.product], [ticketId]) as
+      [string[], number, (string | null)[], number, [string, string]];
+    const fields: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+    return { fields, rank: rank >= 0 ? rank : null, rate, preQueued: Number(preQueued), nowMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
   }
 
   /** Records the orders of one product's tickets and their payment job, on each ticket that still exists (set-orders.lua). */

@@ -82,18 +82,14 @@ export class TicketStore {
     ticket: TicketRecord | null; rank: number | null; speed: { ratePerSecond: number; measuredPerSecond: number };
     opensAtMs: number; preQueued: number; nowMs: number;
   }> {
-    const k = this.keys.product(productId);
-    const replies = (await this.redis.pipeline().hgetall(k.ticketPrefix + ticketId).zrank(k.queued, ticketId)
-      .hmget(k.product, 'rate', 'mr', 'opensAt').zcount(k.queued, '-inf', '(0').time().exec()) ?? [];
-    const [rate, measured, opensAt] = (replies[2]?.[1] ?? []) as (string | null)[];
-    const [sec, micro] = (replies[4]?.[1] ?? [0, 0]) as [string, string];
+    const { fields, rank, rate: [rate, measured, opensAt], preQueued, nowMs } = await this.scripts.ticketPlace(productId, ticketId);
     return {
-      ticket: parse((replies[0]?.[1] ?? {}) as Record<string, string>),
-      rank: (replies[1]?.[1] as number | null) ?? null,
+      ticket: parse(fields),
+      rank,
       speed: { ratePerSecond: Number(rate ?? 0), measuredPerSecond: Number(measured ?? 0) },
       opensAtMs: Number(opensAt ?? -1),
-      preQueued: Number(replies[3]?.[1] ?? 0),
-      nowMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000),
+      preQueued,
+      nowMs,
     };
   }
 
