@@ -13,15 +13,15 @@ type Batch = {
   inFlight: number;
   tickets: string[];
   closed: boolean;
-  /** Held open for more tickets until its linger is over (general products, see join). */
+  /** Held open for more tickets until its linger is over (see join); only its timer, a full batch or flush sends it. */
   lingering: boolean;
 };
 
 /**
  * One admission job per batch of tickets, not per ticket: under a rush a BullMQ job
  * costs more Redis than everything else a ticket needs, so the tickets admitted while a
- * product's previous job add is on its way share the next job (natural batching: a
- * lone buyer's job leaves at once, a rush's carry up to MAX_BATCH tickets each).
+ * product's previous job add is on its way share the next job (a rush's carry up to
+ * MAX_BATCH tickets each), and a new job lingers for more first (see join).
  *
  * A ticket joins its batch before the admit script runs, so the script stores the job id
  * in the ticket. The ticket is the record: once the admit script has written it, it is
@@ -45,12 +45,12 @@ export class AdmissionBatches {
 
   /**
    * The batch a ticket about to be admitted joins; its id goes into the ticket. With
-   * `lingerMs` (general products: GENERAL_ADMISSION_LINGER_MS) a new batch waits that long
-   * for more tickets before it goes, even with no add on its way: general buyers come one
-   * at a time, and a sale that comes alone pays every step of the workers for itself (a
-   * job, a reserve call, a payment job, an expiry job, one statement per MySQL write;
-   * bench/README.md, "A sale when buyers come one at a time"). The buyer's 202 does not
-   * wait for it, only the sale behind it.
+   * `lingerMs` (GENERAL_ADMISSION_LINGER_MS or DROP_ADMISSION_LINGER_MS) a new batch waits
+   * that long for more tickets before it goes, even with no add on its way: buyers who come
+   * at a steady pace would otherwise get a job per few tickets, and every step of the
+   * workers behind a job (a reserve call, a payment job, an expiry job, one statement per
+   * MySQL write) goes in batches that small (bench/README.md, "A sale in the workers").
+   * The buyer's 202 does not wait for it, only the sale behind it.
    */
   join(productId: number, queue: string, lingerMs = 0): Batch {
     let batch = this.open.get(productId);

@@ -250,12 +250,11 @@ export class Scripts {
       this.redis.xrange(this.keys.product(productId).log, '-', '+', 'COUNT', max),
     ]);
     const events = entries.map(([id, f]) => {
-      const v: Record<string, string> = {};
-      for (let i = 0; i < f.length; i += 2) v[f[i]] = f[i + 1];
+      const v = pairs(f);
       return { id, type: v.e ?? '', ticketId: v.t ?? '', userId: v.u ?? '', qty: Number(v.q ?? 0), orderKey: v.s ?? '', extra: v.x ?? '', hash: v.h ?? '' };
     });
     const counts: Record<string, number> = {};
-    for (let i = 0; i < refusals.length; i += 2) counts[String(refusals[i])] = Number(refusals[i + 1]);
+    for (const [code, n] of Object.entries(pairs(refusals))) counts[code] = Number(n);
     return { events, refusals: counts };
   }
 
@@ -270,7 +269,7 @@ export class Scripts {
     const [sec, micro] = reply;
     // Lua turns a missing field into false, which ioredis gives as null.
     const values = fields.map((_, i) => reply[2 + i] ?? null);
-    return { values, serverTimeMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
+    return { values, serverTimeMs: timeMs(sec, micro) };
   }
 
   /**
@@ -284,9 +283,7 @@ export class Scripts {
     const k = this.keys.product(productId);
     const [flat, rank, rate, preQueued, [sec, micro]] = await this.run('ticket-place', [k.ticketPrefix + ticketId, k.queued, k.product], [ticketId]) as
       [string[], number, (string | null)[], number, [string, string]];
-    const fields: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
-    return { fields, rank: rank >= 0 ? rank : null, rate, preQueued: Number(preQueued), nowMs: Number(sec) * 1000 + Math.floor(Number(micro) / 1000) };
+    return { fields: pairs(flat), rank: rank >= 0 ? rank : null, rate, preQueued: Number(preQueued), nowMs: timeMs(sec, micro) };
   }
 
   /** Records the orders of one product's tickets and their payment job, on each ticket that still exists (set-orders.lua). */
@@ -326,6 +323,16 @@ export class Scripts {
     return expected === null ? command.call(this.redis, keys.length, ...keys, ...args) : command.call(this.redis, ...keys, ...args);
   }
 }
+
+/** A flat {field, value, ...} reply (HGETALL, a stream entry's fields) as a record. */
+function pairs(flat: readonly (string | number | null)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
+}
+
+/** Redis TIME's {seconds, microseconds} as epoch milliseconds. */
+const timeMs = (sec: string | number | null, micro: string | number | null) => Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
 
 function admitResult(reply: [string, ...(string | number)[]]): AdmitResult {
   const [outcome, a, b, c, d, e, f, g] = reply;
