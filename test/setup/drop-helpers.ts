@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { expect } from '@jest/globals';
 import { newTicketId } from '../../shared/domain/tickets/ids.ts';
+import { masters } from '../../shared/redis/client.ts';
 import { Scripts, type AdmitRequest, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
 import { testRedis, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
 
@@ -201,4 +202,31 @@ export function expectError(res: HttpResult, status: number, code: string) {
   expect(typeof res.body.error.message).toBe('string');
   expect(res.body.error.message.length).toBeGreaterThan(0);
   expect(Object.keys(res.body)).toEqual(['error']);
+}
+
+/**
+ * The commands Redis ran on `key` while `run` ran (those inside scripts included), by name,
+ * in order: read from MONITOR on every master, up to a marker command sent after `run`.
+ */
+export async function commandsOn(ctx: TestContext, key: string, run: () => Promise<unknown>): Promise<string[]> {
+  const marker = `marker-${process.pid}-${Date.now()}`;
+  const monitors = await Promise.all(masters(ctx.deps.redis).map((node) => node.monitor()));
+  const seen: string[] = [];
+  let markerSeen!: () => void;
+  const done = new Promise<void>((resolve) => (markerSeen = resolve));
+  for (const m of monitors) {
+    m.on('monitor', (_time: string, args: string[]) => {
+      if (args[1] !== key) return;
+      if (args[2] === marker) markerSeen();
+      else seen.push(args[0].toLowerCase());
+    });
+  }
+  try {
+    await run();
+    await ctx.deps.redis.hexists(key, marker);
+    await done;
+  } finally {
+    for (const m of monitors) m.disconnect();
+  }
+  return seen;
 }

@@ -13,6 +13,7 @@
 ]]
 --- @include "product"
 
+deferProduct({'total', 'available', 'reserved', 't_reserved', 'evh'})
 if not loaded() then return {'not_loaded', {}, 0} end
 
 local tkey, ticketId, prefix, newStatus = KEYS[9], ARGV[1], ARGV[2], ARGV[3]
@@ -30,10 +31,12 @@ end
 qty = tonumber(qty)
 
 local now = nowMs()
-redis.call('HINCRBY', K_PRODUCT, 'available', qty)
-redis.call('HINCRBY', K_PRODUCT, 'reserved', -qty)
+pincr('available', qty)
+pincr('reserved', -qty)
 if redis.call('HINCRBY', K_HELD, user, -qty) <= 0 then redis.call('HDEL', K_HELD, user) end
 finish(tkey, ticketId, newStatus, ARGV[4], now, ttl)
 local promoted = promote(prefix, now, holdMs, ttl, batch)
 if #promoted > 0 then redis.call('HSET', tkey, 'promoted', table.concat(promoted, ',')) end
-return {'released', promoted, sweepSoldOut(prefix, now, ttl, batch)}
+local left = sweepSoldOut(prefix, now, ttl, batch)
+flushProduct()
+return {'released', promoted, left}

@@ -29,6 +29,7 @@
 --- @include "product"
 --- @include "token-bucket"
 
+deferProduct({'total', 'available', 'reserved', 'limit', 't_queued', 't_reserved', 'evh'})
 if not loaded() then return {-1} end
 
 local holdMs, ttl, limited = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
@@ -132,6 +133,7 @@ if spent > 0 then
   end
 end
 
+flushProduct()
 local out = {left, waitMs, endedSoldOut, #taken}
 for _, r in ipairs(taken) do out[#out + 1] = r end
 return statuses(out)

@@ -15,6 +15,7 @@
 ]]
 --- @include "product"
 
+deferProduct({'total', 'available', 'reserved', 'sold', 't_reserved', 't_paid', 'evh'})
 if not loaded() then return {'not_loaded', {}, 0} end
 
 local tkey, ticketId, prefix = KEYS[9], ARGV[1], ARGV[2]
@@ -31,9 +32,11 @@ end
 qty = tonumber(qty)
 
 local now = nowMs()
-redis.call('HINCRBY', K_PRODUCT, 'reserved', -qty)
-redis.call('HINCRBY', K_PRODUCT, 'sold', qty)
+pincr('reserved', -qty)
+pincr('sold', qty)
 finish(tkey, ticketId, 'paid', '', now, ttl)
 local promoted = promote(prefix, now, holdMs, ttl, batch)
 if #promoted > 0 then redis.call('HSET', tkey, 'promoted', table.concat(promoted, ',')) end
-return {'paid', promoted, sweepSoldOut(prefix, now, ttl, batch)}
+local left = sweepSoldOut(prefix, now, ttl, batch)
+flushProduct()
+return {'paid', promoted, left}

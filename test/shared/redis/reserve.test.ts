@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
-import { expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
+import { commandsOn, expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
 import type { ReserveResult } from '../../../shared/redis/scripts.ts';
 
 let ctx: TestContext;
@@ -182,6 +182,23 @@ describe('reserve.lua with a batch (one admission job)', () => {
     expect(tickets[2]).toEqual({ ticketId: c, status: 'waiting', requestId: 'req-test' });
     expect(await s.waiting()).toEqual([c]);
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 2, t_reserved: 2, t_queued: 1 });
+  });
+
+  it('writes the product hash as often for 6 tickets as for 1, and never a counter at a time', async () => {
+    const writes = async (n: number) => {
+      const s = await drop(3);
+      const tickets = [];
+      for (let i = 0; i < n; i++) tickets.push(await s.admitted(`u${i}`));
+      const commands = await commandsOn(ctx, s.keys.product, () => s.reserveBatch(tickets, false));
+      return { s, commands: commands.filter((c) => c !== 'hget' && c !== 'hmget' && c !== 'hexists') };
+    };
+    const one = await writes(1);
+    const six = await writes(6); // 3 held, 3 parked: each a counter change and an event
+    expect(one.commands).not.toContain('hincrby');
+    expect(six.commands).toEqual(one.commands);
+    expect(await expectConsistent(six.s)).toMatchObject({ available: 0, reserved: 3, t_reserved: 3, t_queued: 3 });
+    expect((await six.s.log()).map((f) => f[1])).toEqual(['loaded', 'admitted', 'admitted', 'admitted', 'admitted', 'admitted', 'admitted',
+      'reserved', 'reserved', 'reserved', 'parked', 'parked', 'parked']);
   });
 
   it('is idempotent per ticket: a retried batch returns each status and changes nothing', async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
-import { expectConsistent, productScripts } from '../../setup/drop-helpers.ts';
+import { commandsOn, expectConsistent, productScripts } from '../../setup/drop-helpers.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -24,6 +24,22 @@ describe('settle.lua', () => {
     expect(await s.held()).toEqual({ ann: 2 });
     expect(await ctx.deps.redis.ttl(s.keys.ticketPrefix + t)).toBeGreaterThan(0);
     expect(await expectConsistent(s)).toMatchObject({ available: 1, reserved: 0, sold: 2, t_reserved: 0, t_paid: 1 });
+  });
+
+  it('writes the product hash once, however many tickets the call ends, and never a counter at a time', async () => {
+    const s = await drop(1);
+    const a = await s.admitted('ann');
+    await s.reserve(a);
+    const parked = [];
+    for (const u of ['p1', 'p2', 'p3']) {
+      const t = await s.admitted(u);
+      expect(await s.reserve(t)).toBe('waiting');
+      parked.push(t);
+    }
+    const commands = await commandsOn(ctx, s.keys.product, () => s.settle(a));
+    expect(commands.filter((c) => c !== 'hget' && c !== 'hmget')).toEqual(['hset']);
+    for (const t of parked) expect(await s.status(t)).toBe('sold_out');
+    expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 0, sold: 1, t_paid: 1, t_sold_out: 3, t_queued: 0 });
   });
 
   it('is idempotent: a second call answers paid and changes nothing', async () => {
