@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import { expect } from '@jest/globals';
 import { newTicketId } from '../../shared/domain/tickets/ids.ts';
+import { connect } from 'node:net';
 import { masters } from '../../shared/redis/client.ts';
 import { Scripts, type AdmitRequest, type AdmitResult, type FreedUnits, type ProductUpdate, type ReserveResult } from '../../shared/redis/scripts.ts';
 import { testRedis, type HttpOptions, type HttpResult, type TestContext } from './context.ts';
@@ -207,26 +208,43 @@ export function expectError(res: HttpResult, status: number, code: string) {
 /**
  * The commands Redis ran on `key` while `run` ran (those inside scripts included), by name,
  * in order: read from MONITOR on every master, up to a marker command sent after `run`.
+ * MONITOR is read off a plain socket: ioredis's own monitor mode sometimes takes the
+ * first lines for replies under load ("Command queue state error").
  */
 export async function commandsOn(ctx: TestContext, key: string, run: () => Promise<unknown>): Promise<string[]> {
   const marker = `marker-${process.pid}-${Date.now()}`;
-  const monitors = await Promise.all(masters(ctx.deps.redis).map((node) => node.monitor()));
   const seen: string[] = [];
   let markerSeen!: () => void;
   const done = new Promise<void>((resolve) => (markerSeen = resolve));
-  for (const m of monitors) {
-    m.on('monitor', (_time: string, args: string[]) => {
-      if (args[1] !== key) return;
-      if (args[2] === marker) markerSeen();
-      else seen.push(args[0].toLowerCase());
+  const sockets = await Promise.all(masters(ctx.deps.redis).map(async (node) => {
+    const socket = connect({ host: node.options.host, port: node.options.port ?? 6379 });
+    socket.setEncoding('latin1');
+    let buffer = '';
+    let ready!: () => void;
+    const monitoring = new Promise<void>((resolve) => (ready = resolve));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (line === '+OK') ready();
+        // +<time> [<db> <client>] "<command>" "<arg>" ...
+        const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]);
+        if (args[1] !== key) continue;
+        if (args[2] === marker) markerSeen();
+        else seen.push(args[0].toLowerCase());
+      }
     });
-  }
+    socket.write('MONITOR\r\n');
+    await monitoring;
+    return socket;
+  }));
   try {
     await run();
     await ctx.deps.redis.hexists(key, marker);
     await done;
   } finally {
-    for (const m of monitors) m.disconnect();
+    for (const socket of sockets) socket.destroy();
   }
   return seen;
 }

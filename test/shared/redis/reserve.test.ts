@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
 import { commandsOn, expectConsistent, productScripts, scriptConnections } from '../../setup/drop-helpers.ts';
 import type { ReserveResult } from '../../../shared/redis/scripts.ts';
+import { processAdmissions } from '../../../shared/domain/reservation/reserve.ts';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -187,7 +188,7 @@ describe('reserve.lua with a batch (one admission job)', () => {
   it('writes the product hash as often for 6 tickets as for 1, and never a counter at a time', async () => {
     const writes = async (n: number) => {
       const s = await drop(3);
-      const tickets = [];
+      const tickets: string[] = [];
       for (let i = 0; i < n; i++) tickets.push(await s.admitted(`u${i}`));
       const commands = await commandsOn(ctx, s.keys.product, () => s.reserveBatch(tickets, false));
       return { s, commands: commands.filter((c) => c !== 'hget' && c !== 'hmget' && c !== 'hexists') };
@@ -297,5 +298,50 @@ describe('reserve.lua with a batch (one admission job)', () => {
     expectLoaded(reply);
     expect(reply.tickets.map((t) => t.ticketId)).toEqual(ids.slice(0, 3));
     expect({ left: reply.left, waitMs: reply.waitMs, statuses: reply.statuses }).toEqual({ left: 1, waitMs: 0, statuses: ['queued'] });
+  });
+});
+
+describe("the stock worker's step for an admission job (processAdmissions)", () => {
+  it('gives the script a chunk of the job at a time, so each ticket is looked up once, and takes them all in queue order', async () => {
+    const s = await drop(80, { perUserLimit: 1 });
+    await ctx.http('PUT', `/admin/products/${s.productId}/rate`, { admin: true, body: { perSecond: 1_000_000 } });
+    const tickets: string[] = [];
+    for (let i = 0; i < 90; i++) tickets.push(await s.admitted(`u${i}`));
+    let out!: Awaited<ReturnType<typeof processAdmissions>>;
+    const commands = await commandsOn(ctx, s.keys.pending, async () => (out = await processAdmissions(ctx.deps, tickets)));
+    // Before: every call (a chunk of 25 taken) looked up all 90, four times over.
+    expect(commands.filter((c) => c === 'zscore')).toHaveLength(90);
+    expect(out.rest).toEqual([]);
+    expect(out.handled.map((h) => h.ticketId)).toEqual(tickets);
+    expect(tickets.map((t) => out.statuses.get(t))).toEqual([...Array(80).fill('reserved'), ...Array(10).fill('waiting')]);
+    expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 80, t_reserved: 80, t_queued: 10 });
+  });
+
+  it('looks again at the part of a chunk a call did not reach, when other tickets were ahead of it', async () => {
+    const s = await drop(100, { perUserLimit: 1 });
+    await ctx.http('PUT', `/admin/products/${s.productId}/rate`, { admin: true, body: { perSecond: 1_000_000 } });
+    const ahead: string[] = [];
+    for (let i = 0; i < 40; i++) ahead.push(await s.admitted(`a${i}`));
+    const job: string[] = [];
+    for (let i = 0; i < 30; i++) job.push(await s.admitted(`j${i}`));
+    // Only the job is given; the 40 tickets ahead of it go first, in queue order.
+    const out = await processAdmissions(ctx.deps, job);
+    expect(out.handled.map((h) => h.ticketId)).toEqual([...ahead, ...job]);
+    expect(job.map((t) => out.statuses.get(t))).toEqual(Array(30).fill('reserved'));
+    expect(await expectConsistent(s)).toMatchObject({ reserved: 70, t_reserved: 70, t_queued: 0 });
+  });
+
+  it('leaves the tickets it could not take yet, and only those, with the wait, when the rate has no tokens', async () => {
+    const s = await drop(100, { perUserLimit: 1 });
+    await ctx.http('PUT', `/admin/products/${s.productId}/rate`, { admin: true, body: { perSecond: 50 } });
+    const job: string[] = [];
+    for (let i = 0; i < 40; i++) job.push(await s.admitted(`u${i}`));
+    const out = await processAdmissions(ctx.deps, job);
+    const taken = out.handled.length;
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(40);
+    expect(out.waitMs).toBeGreaterThan(0);
+    expect(out.rest).toEqual(job.slice(taken));
+    expect(await s.queued()).toEqual(job.slice(taken));
   });
 });
