@@ -99,6 +99,14 @@ export async function commandsProcessed(node: Redis): Promise<number> {
   return Number((await node.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
 }
 
+/** The AOF's size and how many rewrites (which shrink it) the server made, or null without AOF. */
+export async function aofBytes(node: Redis): Promise<{ size: number; rewrites: number } | null> {
+  const info = await node.info('persistence');
+  if (!/^aof_enabled:1/m.test(info)) return null;
+  const field = (name: string) => Number(info.match(new RegExp(`^${name}:(\\d+)`, 'm'))?.[1] ?? 0);
+  return { size: field('aof_current_size'), rewrites: field('aof_rewrites') };
+}
+
 /** Every key of a prefix, on every master. */
 export async function deleteKeysOf(client: RedisClient, prefix: string): Promise<void> {
   // One key per call: on a cluster the keys of one scan page sit in many slots.

@@ -6,7 +6,7 @@
  * MariaDB's CPU per sale and the commands Redis ran per sale (calls inside scripts
  * included), from the workers' readiness to the last sale. Run alternately before and
  * after a change: one run moves with the machine.
- *   npx node bench/settle-cost.ts --tickets 10000 [--profile --out /tmp/settle]
+ *   npx node bench/settle-cost.ts --tickets 10000 [--production-redis] [--profile --out /tmp/settle]
  */
 import { createProduct } from '../shared/domain/products/manage.ts';
 import { admit } from '../shared/domain/admission/admit.ts';

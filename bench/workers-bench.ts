@@ -7,11 +7,13 @@ import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { stats } from '../shared/domain/products/manage.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
 import { nodeArgs } from './settings.ts';
-import { commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
+import { aofBytes, commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
+import { startRedis } from './redis-server.ts';
 
 /**
  * What the workers-only cost benches share (bench/settle-cost.ts, bench/trickle-cost.ts):
- * their flags (`options` plus --redis-url, --mysql-url, --metrics-port, --out, --profile),
+ * their flags (`options` plus --redis-url, --production-redis, --mysql-url, --metrics-port,
+ * --out, --profile),
  * a database and key prefix of their own named after `name` and the pid, the drop bench's
  * worker settings, the door's own deps to admit with, a workers process (workers/main.ts as
  * `start:workers` runs it), and the CPU and Redis commands per sale from `measure()` on.
@@ -20,6 +22,8 @@ export async function openWorkersBench(name: string, metricsPort: string, option
   const { values } = parseArgs({ options: {
     ...options,
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
+    /** Instead of --redis-url: a redis-server of the bench's own on port 3962, configured as the drop bench's (AOF every second). */
+    'production-redis': { type: 'boolean', default: false },
     'mysql-url': { type: 'string', default: 'mysql://root@127.0.0.1:3306' },
     'metrics-port': { type: 'string', default: metricsPort },
     out: { type: 'string', default: '/tmp' },
@@ -30,8 +34,9 @@ export async function openWorkersBench(name: string, metricsPort: string, option
   const out = String(flags.out);
   const port = String(flags['metrics-port']);
   const database = `${name.replace(/-/g, '_')}_${process.pid}`;
+  const ownRedis = flags['production-redis'] ? await startRedis(3962) : undefined;
   const env = {
-    NODE_ENV: 'production', REDIS_URL: String(flags['redis-url']), DATABASE_URL: `${String(flags['mysql-url'])}/${database}`,
+    NODE_ENV: 'production', REDIS_URL: ownRedis?.url ?? String(flags['redis-url']), DATABASE_URL: `${String(flags['mysql-url'])}/${database}`,
     JWT_SECRET: `${name}-secret-0123456789`, ADMIN_PASSWORD: `${name}-admin`,
     KEY_PREFIX: `${name.replace(/-/g, '')}-${process.pid}`, METRICS_PORT: port, LOG_LEVEL: 'warn',
     // The drop bench's worker settings (bench/settings.ts, systemEnv with the defaults).
@@ -59,17 +64,22 @@ export async function openWorkersBench(name: string, metricsPort: string, option
     /** Starts counting; the function it returns gives the seconds since and the cost per sale of `sales`. */
     async measure() {
       const commands0 = await commandsProcessed(redis);
+      const aof0 = await aofBytes(redis);
       const meter = new CpuMeter({ workers: workers?.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
       const t0 = performance.now();
       return async (sales: number) => {
         const seconds = (performance.now() - t0) / 1000;
         const cores = meter.stop();
         const commands = (await commandsProcessed(redis)) - commands0;
+        const aof1 = await aofBytes(redis);
+        // A rewrite during the run starts the file again: then the bytes are not known.
+        const aof = aof0 && aof1 && aof1.rewrites === aof0.rewrites ? `${((aof1.size - aof0.size) / sales).toFixed(0)} B` : 'not known (rewritten)';
         const per = (process: string) => ((cores[process] * seconds * 1e6) / sales).toFixed(0);
         return {
           seconds, workersCores: cores.workers,
           text: `CPU per sale: workers ${per('workers')} µs, Redis ${per('redis')} µs, MariaDB ${per('mysql')} µs; `
-            + `commands Redis ran per sale ${(commands / sales).toFixed(1)}`,
+            + `commands Redis ran per sale ${(commands / sales).toFixed(1)}`
+            + (aof0 === null ? '' : `; AOF ${aof} per sale`),
         };
       };
     },
@@ -89,6 +99,7 @@ export async function openWorkersBench(name: string, metricsPort: string, option
       await closeDeps(deps);
       await deleteKeysOf(redis, config.KEY_PREFIX);
       redis.disconnect();
+      await ownRedis?.stop();
     },
   };
 }
