@@ -81,7 +81,6 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-
 -- Appends one decision to the drop's log, continuing its hash chain (docs/event-log.md).
 -- s (a ticket's order key) is passed as the string it was stored as, never re-formatted.
 -- appendEvent takes the chain's last hash and returns the new one without storing it: a
