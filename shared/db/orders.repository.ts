@@ -176,8 +176,13 @@ export class OrdersRepository {
     const connection = this.orm.em.getConnection();
     return connection.transactional(async (trx) => {
       const ids = [...calls.keys()];
+      // By the ticket ids' unique index, always: the optimizer may pick the status index
+      // instead (few pending rows among many), and then the lock covers every pending order
+      // and the gaps between them, so two concurrent settles of different tickets deadlock
+      // (bench/README.md, "A sale in the workers": 43 deadlocks in 500 general sales).
       const pending: { ticket_id: string }[] = await connection.execute(
-        `select ticket_id from orders where status = 'pending' and ticket_id in (${ids.map(() => '?').join(', ')}) for update`,
+        `select ticket_id from orders force index (orders_ticket_id_unique)
+         where status = 'pending' and ticket_id in (${ids.map(() => '?').join(', ')}) for update`,
         ids, 'all', trx,
       );
       const byStatus = new Map<SettledStatus, string[]>();
@@ -189,7 +194,8 @@ export class OrdersRepository {
       const now = new Date();
       for (const [status, tickets] of byStatus) {
         const res = await connection.execute(
-          `update orders set status = ?, updated_at = ? where status = 'pending' and ticket_id in (${tickets.map(() => '?').join(', ')})`,
+          `update orders force index (orders_ticket_id_unique) set status = ?, updated_at = ?
+           where status = 'pending' and ticket_id in (${tickets.map(() => '?').join(', ')})`,
           [status, now, ...tickets], 'run', trx,
         );
         // The rows are locked, so this cannot differ; if it did, the answers would be wrong: roll back.

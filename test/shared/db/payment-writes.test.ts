@@ -167,6 +167,27 @@ describe('batched payment writes', () => {
       expect(await settleOrder(orm, 'so-bad-b', 'paid')).toBe(true);
     });
 
+    it('locks only its own orders: a batch goes through while another transaction holds a different pending order', async () => {
+      // Few pending orders among settled ones, and a batch naming more tickets than there are
+      // pending orders (some have none): the optimizer would rather read the status index,
+      // and then a settle locked (and waited for) every pending order, not only its own.
+      const done = Array.from({ length: 20 }, (_, i) => `so-own-done-${i}`);
+      const free = ['so-own-free-1', 'so-own-free-2', 'so-own-free-3'];
+      await pendingOrders([...done, 'so-own-held', ...free]);
+      await Promise.all(done.map((t) => settleOrder(orm, t, 'paid')));
+      const connection = orm.em.getConnection();
+      const other = await connection.begin();
+      try {
+        await connection.execute(`select id from orders where ticket_id = 'so-own-held' for update`, [], 'all', other);
+        const batch = Promise.all([...free, ...Array.from({ length: 6 }, (_, i) => `so-own-none-${i}`)].map((t) => settleOrder(orm, t, 'paid')));
+        const waited = new Promise((r) => setTimeout(r, 5_000, 'waited for a lock it does not need'));
+        expect(await Promise.race([batch, waited])).toEqual([true, true, true, false, false, false, false, false, false]);
+      } finally {
+        await connection.rollback(other);
+      }
+      expect(await settleOrder(orm, 'so-own-held', 'failed')).toBe(true);
+    });
+
     it('runs a batch again when InnoDB picks it as a deadlock victim', async () => {
       await pendingOrders(['so-dl-a', 'so-dl-b']);
       const connection = orm.em.getConnection();
