@@ -40,15 +40,6 @@ local function pnum(field)
   return tonumber(pget(field) or '0') or 0
 end
 
-local function pincr(field, n)
-  if not PF then
-    redis.call('HINCRBY', K_PRODUCT, field, n)
-    return
-  end
-  PF[field] = string.format('%d', pnum(field) + n)
-  PD[field] = true
-end
-
 local function pput(field, value)
   if not PF then
     redis.call('HSET', K_PRODUCT, field, value)
@@ -56,6 +47,14 @@ local function pput(field, value)
   end
   PF[field] = value
   PD[field] = true
+end
+
+local function pincr(field, n)
+  if not PF then
+    redis.call('HINCRBY', K_PRODUCT, field, n)
+    return
+  end
+  pput(field, string.format('%d', pnum(field) + n))
 end
 
 local function flushProduct()
