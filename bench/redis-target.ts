@@ -99,6 +99,15 @@ export async function commandsProcessed(node: Redis): Promise<number> {
   return Number((await node.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
 }
 
+/** Calls per command a redis-server has run so far (INFO commandstats: calls inside scripts included). */
+export async function commandCalls(node: Redis): Promise<Map<string, number>> {
+  const calls = new Map<string, number>();
+  for (const [, command, count] of (await node.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls.set(command, Number(count));
+  }
+  return calls;
+}
+
 /** The AOF's size and how many rewrites (which shrink it) the server made, or null without AOF. */
 export async function aofBytes(node: Redis): Promise<{ size: number; rewrites: number } | null> {
   const info = await node.info('persistence');

@@ -7,7 +7,7 @@ import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { stats } from '../shared/domain/products/manage.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
 import { nodeArgs } from './settings.ts';
-import { aofBytes, commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
+import { aofBytes, commandCalls, commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
 import { startRedis } from './redis-server.ts';
 
 /**
@@ -29,6 +29,8 @@ export async function openWorkersBench(name: string, metricsPort: string, option
     out: { type: 'string', default: '/tmp' },
     /** Write a V8 CPU profile of the workers to <out>/profiles. */
     profile: { type: 'boolean', default: false },
+    /** Also print which commands Redis ran per sale (INFO commandstats). */
+    commands: { type: 'boolean', default: false },
   } });
   const flags = values as Record<string, string | boolean | undefined>;
   const out = String(flags.out);
@@ -64,6 +66,7 @@ export async function openWorkersBench(name: string, metricsPort: string, option
     /** Starts counting; the function it returns gives the seconds since and the cost per sale of `sales`. */
     async measure() {
       const commands0 = await commandsProcessed(redis);
+      const calls0 = await commandCalls(redis);
       const aof0 = await aofBytes(redis);
       const meter = new CpuMeter({ workers: workers?.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
       const t0 = performance.now();
@@ -72,6 +75,10 @@ export async function openWorkersBench(name: string, metricsPort: string, option
         const cores = meter.stop();
         const commands = (await commandsProcessed(redis)) - commands0;
         const aof1 = await aofBytes(redis);
+        const calls1 = await commandCalls(redis);
+        const breakdown = [...calls1].map(([command, count]) => [command, (count - (calls0.get(command) ?? 0)) / sales] as const)
+          .filter(([, perSale]) => perSale >= 0.01).sort((a, b) => b[1] - a[1])
+          .map(([command, perSale]) => `${command} ${perSale.toFixed(2)}`).join(', ');
         // A rewrite during the run starts the file again: then the bytes are not known.
         const aof = aof0 && aof1 && aof1.rewrites === aof0.rewrites ? `${((aof1.size - aof0.size) / sales).toFixed(0)} B` : 'not known (rewritten)';
         const per = (process: string) => ((cores[process] * seconds * 1e6) / sales).toFixed(0);
@@ -79,7 +86,8 @@ export async function openWorkersBench(name: string, metricsPort: string, option
           seconds, workersCores: cores.workers,
           text: `CPU per sale: workers ${per('workers')} µs, Redis ${per('redis')} µs, MariaDB ${per('mysql')} µs; `
             + `commands Redis ran per sale ${(commands / sales).toFixed(1)}`
-            + (aof0 === null ? '' : `; AOF ${aof} per sale`),
+            + (aof0 === null ? '' : `; AOF ${aof} per sale`)
+            + (flags.commands ? `\nper sale: ${breakdown}` : ''),
         };
       };
     },
