@@ -6,6 +6,7 @@ import { PaymentsRepository } from './db/payments.repository.ts';
 import { ProductsRepository } from './db/products.repository.ts';
 import { SoldOutMemo } from './domain/admission/sold-out-memo.ts';
 import { AdmitCoalescer } from './domain/admission/admit-coalescer.ts';
+import { SettleCoalescer } from './domain/payment/settle-coalescer.ts';
 import { DoorRefusals } from './domain/admission/door-refusals.ts';
 import { Catalog } from './domain/products/catalog.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -45,6 +46,8 @@ export type Deps = {
   scripts: Scripts;
   /** The door's admit scripts, sent a turn's worth per call (AdmitCoalescer). */
   admitter: AdmitCoalescer;
+  /** The payment workers' settles, sent a turn's worth per product per call (SettleCoalescer). */
+  settler: SettleCoalescer;
   tickets: TicketStore;
   productState: ProductStore;
   /** MySQL: the order ledger, payment records, products. */
@@ -64,6 +67,9 @@ export type Deps = {
   refusals: DoorRefusals;
   provider: PaymentProvider;
 };
+
+/** Settles per settle.lua call at most: 25 sales are about 400 commands, a fraction of a millisecond of Redis. */
+const SETTLE_BATCH = 25;
 
 export async function createDeps(config: Config, service: string, role: 'producer' | 'worker'): Promise<Deps> {
   const logger = createLogger(config.LOG_LEVEL, service);
@@ -85,9 +91,11 @@ export async function createDeps(config: Config, service: string, role: 'produce
   const queues = new Queues(queueRedis, config.KEY_PREFIX);
   const products = new ProductsRepository(orm);
   const productState = new ProductStore(redis, keys, scripts);
+  const tickets = new TicketStore(redis, keys, scripts);
   return {
     config, logger, redis, queueRedis, providerRedis, orm,
-    keys, scripts, admitter: new AdmitCoalescer(scripts, config.API_ADMIT_BATCH), tickets: new TicketStore(redis, keys, scripts), productState,
+    keys, scripts, admitter: new AdmitCoalescer(scripts, config.API_ADMIT_BATCH), settler: new SettleCoalescer(scripts, SETTLE_BATCH),
+    tickets, productState,
     orders: new OrdersRepository(orm), payments: new PaymentsRepository(orm), products, events: new EventsRepository(orm),
     queues, admissions: new AdmissionBatches(queues, logger),
     catalog: new Catalog(products), soldOut: new SoldOutMemo(), refusals: new DoorRefusals(productState), provider: createPaymentProvider(config, providerRedis, keys),

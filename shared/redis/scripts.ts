@@ -8,7 +8,7 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 const SCRIPTS = {
   admit: null,
   reserve: 8,
-  settle: 9,
+  settle: null,
   release: 9,
   sweep: 8,
   'init-product': 8,
@@ -186,8 +186,19 @@ export class Scripts {
 
   /** Records a successful charge: the held units become sold (settle.lua). */
   async settle(productId: number, ticketId: string, batch = SCRIPT_BATCH): Promise<FreedUnits> {
-    return freed(await this.run('settle', this.ticketKeys(productId, ticketId),
-      [ticketId, this.prefix(productId), this.settings.ticketTtlS, this.settings.holdMs, batch]));
+    return (await this.settleMany(productId, [ticketId], batch))[0];
+  }
+
+  /**
+   * Records successful charges of one product's tickets in one script call, in order; one
+   * answer per ticket. The parked tickets promoted (and the count left to sweep) go with
+   * the last ticket the call paid (settle.lua).
+   */
+  async settleMany(productId: number, ticketIds: readonly string[], batch = SCRIPT_BATCH): Promise<FreedUnits[]> {
+    if (ticketIds.length === 0) return [];
+    const keys = [...this.keys.productScriptKeys(productId), ...ticketIds.map((id) => this.keys.ticket(productId, id))];
+    const replies = await this.run('settle', keys, [this.prefix(productId), this.settings.ticketTtlS, this.settings.holdMs, batch, ...ticketIds]);
+    return (replies as Reply[]).map(freed);
   }
 
   /** Ends a reserved ticket and gives its units back, once (release.lua). */

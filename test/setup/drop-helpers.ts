@@ -77,6 +77,9 @@ export function productScripts(ctx: TestContext, productId: number, scripts: Scr
     settle(ticketId: string, batch = TEST_BATCH): Promise<FreedUnits> {
       return scripts.settle(productId, ticketId, batch);
     },
+    settleMany(ticketIds: string[], batch = TEST_BATCH): Promise<FreedUnits[]> {
+      return scripts.settleMany(productId, ticketIds, batch);
+    },
     release(ticketId: string, status: 'payment_failed' | 'expired' = 'expired', batch = TEST_BATCH): Promise<FreedUnits> {
       return scripts.release(productId, ticketId, status, status === 'expired' ? 'hold_expired' : 'card_declined', batch);
     },

@@ -48,7 +48,7 @@ export async function processPayment(deps: Deps, ticketId: string, attempt = 1):
     throw new PaymentDeclined(result.reason);
   }
   await deps.payments.record({ ...record, status: 'succeeded', providerReference: result.reference });
-  const freed = await deps.scripts.settle(product.id, ticketId);
+  const freed = await deps.settler.settle(product.id, ticketId);
   if (freed.outcome === 'paid') {
     await deps.orders.settle(ticketId, 'paid');
     await handOn(deps, product, freed);

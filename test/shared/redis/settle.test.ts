@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createDrop, createTestContext, type TestContext } from '../../setup/context.ts';
+import type { FreedUnits } from '../../../shared/redis/scripts.ts';
 import { commandsOn, expectConsistent, productScripts } from '../../setup/drop-helpers.ts';
 
 let ctx: TestContext;
@@ -113,5 +114,57 @@ describe('settle.lua', () => {
     expect(await s.status(c)).toBe('reserved');
     expect(await s.settle(a)).toEqual({ outcome: 'paid', promoted: [c], remaining: 0 });
     expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 1, sold: 1 });
+  });
+
+  describe('several tickets in one call', () => {
+    it('answers each in order as if alone, and writes the product hash once', async () => {
+      const s = await drop(4);
+      const [a, b, expired, queued] = [await s.admitted('ann'), await s.admitted('bob'), await s.admitted('cat'), await s.admitted('dan')];
+      for (const t of [a, b, expired]) await s.reserve(t);
+      await s.release(expired, 'expired');
+      let answers: FreedUnits[] = [];
+      const commands = await commandsOn(ctx, s.keys.product, async () => {
+        answers = await s.settleMany([a, expired, '1-AAAAAAAAAAAAAAAA', b, queued, a]);
+      });
+      expect(answers).toEqual([
+        { outcome: 'paid', promoted: [], remaining: 0 }, { outcome: 'expired', promoted: [], remaining: 0 },
+        { outcome: 'missing', promoted: [], remaining: 0 }, { outcome: 'paid', promoted: [], remaining: 0 },
+        { outcome: 'queued', promoted: [], remaining: 0 }, { outcome: 'paid', promoted: [], remaining: 0 },
+      ]);
+      expect(commands.filter((c) => c !== 'hget' && c !== 'hmget')).toEqual(['hset']);
+      for (const t of [a, b]) expect(await s.status(t)).toBe('paid');
+      expect(await expectConsistent(s)).toMatchObject({ available: 2, reserved: 0, sold: 2, t_paid: 2, t_expired: 1, t_queued: 1 });
+    });
+
+    it('promotes and sweeps once for the call: what it promoted goes with the last ticket it paid, also on a retry', async () => {
+      const s = await drop(3, { perUserLimit: 2 });
+      const [a, b] = [await s.admitted('ann'), await s.admitted('bob')];
+      for (const t of [a, b]) await s.reserve(t);
+      const c = await s.admitted('cat', { quantity: 2 });
+      const d = await s.admitted('dan', { quantity: 1 });
+      expect(await s.reserve(c)).toBe('waiting');
+      expect(await s.reserve(d)).toBe('waiting');
+      // Once ann and bob pay, cat (2) can never be served; dan takes the unit that is left.
+      expect(await s.settleMany([a, b])).toEqual([
+        { outcome: 'paid', promoted: [], remaining: 0 }, { outcome: 'paid', promoted: [d], remaining: 0 },
+      ]);
+      expect(await s.status(c)).toBe('sold_out');
+      expect(await s.status(d)).toBe('reserved');
+      expect(await s.settleMany([b, a])).toEqual([
+        { outcome: 'paid', promoted: [d], remaining: 0 }, { outcome: 'paid', promoted: [], remaining: 0 },
+      ]);
+      expect(await expectConsistent(s)).toMatchObject({ available: 0, reserved: 1, sold: 2, t_sold_out: 1 });
+    });
+
+    it('answers not_loaded for every ticket when Redis lost the product', async () => {
+      const s = await drop(3);
+      const [a, b] = [await s.admitted('ann'), await s.admitted('bob')];
+      for (const t of [a, b]) await s.reserve(t);
+      await ctx.deps.redis.hdel(s.keys.product, 'total');
+      expect(await s.settleMany([a, b])).toEqual([
+        { outcome: 'not_loaded', promoted: [], remaining: 0 }, { outcome: 'not_loaded', promoted: [], remaining: 0 },
+      ]);
+      expect(await s.status(a)).toBe('reserved');
+    });
   });
 });
