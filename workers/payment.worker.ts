@@ -79,10 +79,15 @@ export function paymentWorker(ctx: WorkerContext, queue: string, concurrency: nu
   });
 }
 
-/** At most `n` at once; the rest wait in order. */
-class Slots {
+/**
+ * At most `n` at once; the rest wait in order. In a drop thousands of charges can wait:
+ * the line is read from a moving head (Array#shift moved every waiting entry each time:
+ * 4-5 µs a sale in settle-cost's profile), and compacted once half of it is taken.
+ */
+export class Slots {
   private free: number;
-  private readonly waiting: (() => void)[] = [];
+  private waiting: (() => void)[] = [];
+  private head = 0;
 
   constructor(n: number) {
     this.free = n;
@@ -97,8 +102,18 @@ class Slots {
   }
 
   give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
+    if (this.head === this.waiting.length) {
+      this.free++;
+      return;
+    }
+    const next = this.waiting[this.head++];
+    if (this.head === this.waiting.length) {
+      this.waiting = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.head);
+      this.head = 0;
+    }
+    next();
   }
 }
