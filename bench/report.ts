@@ -79,7 +79,7 @@ export function markdown(s: Settings, m: Machine, d: DropResult, b: BaselineResu
     '',
     `Redis at the peak: ${n0(d.peak.queued)} tickets waiting (${n0(d.peak.parked)} parked after their admission job, ` +
       `${n0(d.peak.jobsWaiting)} admission jobs not yet picked up), ${MB(d.peak.usedMemory)} in use.` +
-      (d.footprint ? ` A waiting ticket: hash ${n0(d.footprint.ticket)} B, queued and parked sets ${n0(d.footprint.queues)} B, ` +
+      (d.footprint ? ` A waiting ticket: hash ${n0(d.footprint.ticket)} B, queued, pending and parked sets ${n0(d.footprint.queues)} B, ` +
         `live map ${n0(d.footprint.live)} B, admission jobs ${n0(d.footprint.job)} B (MEMORY USAGE).` : '') +
       ` The whole instance grew by ${n0(d.redisGrowthPerWaitingTicket)} B per waiting ticket (paid tickets, payment jobs and ` +
       `event streams included)${b ? `; the baseline's by ${n0(b.redisGrowthPerWaitingJob)} B per waiting job` : ''}.`,

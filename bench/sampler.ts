@@ -57,23 +57,25 @@ const average = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / x
 /**
  * Measured on the structures a waiting ticket lives in, not on the whole instance (which
  * also holds the drop's paid tickets, payment jobs and event streams at that moment): a
- * sample of waiting tickets' hashes, each ticket's share of the queued and parked sets
+ * sample of waiting tickets' hashes, each ticket's share of the queued, pending and parked sets
  * and of the live map, and its share of the admission jobs not picked up yet.
  */
-export async function ticketFootprint(redis: Redis, keys: { queued: string; waiting: string; live: string; ticketPrefix: string },
+export async function ticketFootprint(redis: Redis, keys: { queued: string; waiting: string; pending: string; live: string; ticketPrefix: string },
   jobsWaitList: string, jobPrefix: string): Promise<Footprint | null> {
   const waiting = await redis.zcard(keys.queued);
   if (waiting === 0) return null;
   const sample = (await redis.zrandmember(keys.queued, 20)) as unknown as string[];
   const tickets = await Promise.all(sample.map((id) => usage(redis, keys.ticketPrefix + id)));
-  const [queued, parked, live, liveCount] = await Promise.all([
-    usage(redis, keys.queued), usage(redis, keys.waiting), usage(redis, keys.live), redis.hlen(keys.live),
+  const [queued, parked, pending, live, liveCount] = await Promise.all([
+    usage(redis, keys.queued), usage(redis, keys.waiting), usage(redis, keys.pending), usage(redis, keys.live), redis.hlen(keys.live),
   ]);
   const jobIds = await redis.lrange(jobsWaitList, 0, 9);
   const jobBytes = await Promise.all(jobIds.map((id) => usage(redis, jobPrefix + id)));
   const jobsWaiting = await redis.llen(jobsWaitList);
   const ticket = average(tickets);
-  const queues = (queued + parked) / waiting;
+  // A waiting ticket is in the queue, and in the pending set until the stock worker looks
+  // at it or in the parked set after: all three are its share.
+  const queues = (queued + parked + pending) / waiting;
   const liveShare = liveCount ? live / liveCount : 0;
   // The admission jobs not picked up yet, spread over the waiting tickets.
   const job = (average(jobBytes) * jobsWaiting) / waiting;
@@ -101,7 +103,7 @@ export class DropSampler extends Periodic {
 
   /** The footprint of a waiting ticket, measured as the queue grew (at most every 10%). */
   footprint: Footprint | null = null;
-  private readonly keys: { product: string; waiting: string; queued: string; live: string; ticketPrefix: string };
+  private readonly keys: { product: string; waiting: string; queued: string; pending: string; live: string; ticketPrefix: string };
   private readonly jobPrefix: string;
 
   constructor(redis: Redis, keys: DropSampler['keys'], jobsWaitList: string, jobPrefix: string) {
