@@ -94,12 +94,7 @@ export async function serverCpuSeconds(node: Redis): Promise<number> {
   return seconds('used_cpu_user') + seconds('used_cpu_sys');
 }
 
-/** Commands a redis-server has run so far (a script call and each call inside it). */
-export async function commandsProcessed(node: Redis): Promise<number> {
-  return Number((await node.info('stats')).match(/^total_commands_processed:(\d+)/m)?.[1]);
-}
-
-/** Calls per command a redis-server has run so far (INFO commandstats: calls inside scripts included). */
+/** Calls per command a redis-server has run so far (INFO commandstats: a script call and each call inside it). */
 export async function commandCalls(node: Redis): Promise<Map<string, number>> {
   const calls = new Map<string, number>();
   for (const [, command, count] of (await node.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {

@@ -7,7 +7,7 @@ import { connectOrm, migrate } from '../shared/db/orm.ts';
 import { stats } from '../shared/domain/products/manage.ts';
 import { CpuMeter, pidOf, startNode, stop, waitHttp } from './processes.ts';
 import { nodeArgs } from './settings.ts';
-import { aofBytes, commandCalls, commandsProcessed, deleteKeysOf, serverPid } from './redis-target.ts';
+import { aofBytes, commandCalls, deleteKeysOf, serverPid } from './redis-target.ts';
 import { startRedis } from './redis-server.ts';
 
 /**
@@ -65,7 +65,6 @@ export async function openWorkersBench(name: string, metricsPort: string, option
     },
     /** Starts counting; the function it returns gives the seconds since and the cost per sale of `sales`. */
     async measure() {
-      const commands0 = await commandsProcessed(redis);
       const calls0 = await commandCalls(redis);
       const aof0 = await aofBytes(redis);
       const meter = new CpuMeter({ workers: workers?.pid, redis: redisPid, mysql: pidOf('mariadbd', 'mysqld') }).start();
@@ -73,10 +72,10 @@ export async function openWorkersBench(name: string, metricsPort: string, option
       return async (sales: number) => {
         const seconds = (performance.now() - t0) / 1000;
         const cores = meter.stop();
-        const commands = (await commandsProcessed(redis)) - commands0;
         const aof1 = await aofBytes(redis);
-        const calls1 = await commandCalls(redis);
-        const breakdown = [...calls1].map(([command, count]) => [command, (count - (calls0.get(command) ?? 0)) / sales] as const)
+        const calls = [...(await commandCalls(redis))].map(([command, count]) => [command, count - (calls0.get(command) ?? 0)] as const);
+        const commands = calls.reduce((sum, [, count]) => sum + count, 0);
+        const breakdown = calls.map(([command, count]) => [command, count / sales] as const)
           .filter(([, perSale]) => perSale >= 0.01).sort((a, b) => b[1] - a[1])
           .map(([command, perSale]) => `${command} ${perSale.toFixed(2)}`).join(', ');
         // A rewrite during the run starts the file again: then the bytes are not known.
