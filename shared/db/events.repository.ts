@@ -1,3 +1,4 @@
+import { format } from 'mysql2';
 import type { Orm } from './orm.ts';
 
 /** One event of a drop's log as MySQL keeps it (docs/event-log.md); `id` is `<ms>-<n>`. */
@@ -8,6 +9,7 @@ export type OpenTicket = { ticketId: string; userId: string; qty: number; orderK
 
 const TERMINAL = ['paid', 'payment_failed', 'expired', 'rejected', 'sold_out', 'settled'];
 const PAGE = 50_000;
+const INSERT_EVENTS = 'insert ignore into drop_events (product_id, event_ms, event_seq, type, ticket_id, user_id, qty, order_key, extra, hash) values ?';
 
 type Row = { event_ms: string | number; event_seq: number; type: string; ticket_id: string; user_id: string; qty: number; order_key: string; extra: string; hash: string };
 
@@ -19,16 +21,19 @@ export class EventsRepository {
     this.orm = orm;
   }
 
-  /** Writes drained events; rows MySQL already has are left as they are (a repeated drain). */
+  /**
+   * Writes drained events; rows MySQL already has are left as they are (a repeated drain).
+   * The rows go in as one bulk `values ?` that mysql2's own escaper expands, not as ten
+   * placeholders per row for MikroORM to fill in one by one (bench/README.md, "Measured
+   * choices in the code").
+   */
   async insert(productId: number, events: EventRow[]): Promise<void> {
     if (events.length === 0) return;
-    const params = events.flatMap((e) => {
-      const [ms, seq] = e.id.split('-');
-      return [productId, ms, Number(seq), e.type, e.ticketId, e.userId, e.qty, e.orderKey, e.extra, e.hash];
+    const rows = events.map((e) => {
+      const dash = e.id.indexOf('-');
+      return [productId, e.id.slice(0, dash), Number(e.id.slice(dash + 1)), e.type, e.ticketId, e.userId, e.qty, e.orderKey, e.extra, e.hash];
     });
-    await this.execute(
-      `insert ignore into drop_events (product_id, event_ms, event_seq, type, ticket_id, user_id, qty, order_key, extra, hash)
-       values ${events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, params, 'run');
+    await this.execute(format(INSERT_EVENTS, [rows]), [], 'run');
   }
 
   async addRefusals(productId: number, counts: Record<string, number>): Promise<void> {
