@@ -142,6 +142,29 @@ function admissionRows(rounds: AdmissionRound[]): string[][] {
   }));
 }
 
+/**
+ * Where each target's CPU goes, per request: each process's share of the cores over its
+ * rush ÷ its requests per second, the median over the rounds (the load generator and the
+ * rest of the machine included, since the box is full and the ratio follows the total).
+ */
+export function admissionCosts(rounds: AdmissionRound[]): string[][] {
+  return TARGETS.flatMap((t) => {
+    const runs = rounds.map((rd) => rd.runs[t]).filter((r): r is AdmissionRun => r !== undefined && r.rush.perSecond > 0);
+    if (runs.length === 0) return [];
+    const perRequest = (r: AdmissionRun, k: string) => ((r.cpu[k] ?? 0) / r.rush.perSecond) * 1e6;
+    const names = [...new Set(runs.flatMap((r) => Object.keys(r.cpu)))].filter((k) => k !== 'bench');
+    const parts = names.map((k) => [k, median(runs.map((r) => perRequest(r, k)))] as const);
+    const all = median(runs.map((r) => names.reduce((sum, k) => sum + perRequest(r, k), 0)));
+    return [[TARGET_NAMES[t], parts.map(([k, v]) => `${k} ${n0(v)}`).join(', '), `${n0(all)} µs`]];
+  });
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /** The system's ratios per round and deployment, on one line. */
 export function admissionRatios(rounds: AdmissionRound[]): string {
   const by = (rate: (x: AdmissionRun) => number) => (a?: AdmissionRun, b?: AdmissionRun) => (a && b ? `${round(rate(a) / rate(b), 2)}x` : '-');
@@ -163,6 +186,12 @@ export function admissionMarkdown(s: Settings, rounds: AdmissionRound[]): string
     ...admissionRows(rounds).map((r) => `| ${r.join(' | ')} |`),
     '',
     admissionRatios(rounds),
+    '',
+    `CPU per request by process, µs (median of ${rounds.length} round${rounds.length === 1 ? '' : 's'}; the bench's own process left out):`,
+    '',
+    '| target | by process | all |',
+    '|---|---|---|',
+    ...admissionCosts(rounds).map((r) => `| ${r.join(' | ')} |`),
     '',
     '"after 1st s": requests/s once the first second (cold code, new connections) is over. ' +
       'Server CPU / request: the target\'s processes, Redis and MySQL (not the load generator) over the rush, per request. ' +

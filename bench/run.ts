@@ -6,7 +6,7 @@ import { runBaseline, type BaselineResult } from './baseline.ts';
 import { runDrop, type DropResult } from './drop.ts';
 import type { RushResult } from './loadgen.ts';
 import { ROOT, pidOf, startNode, stop, task, type Pids } from './processes.ts';
-import { admissionFailures, admissionMarkdown, admissionRatios, admissionText, everyRound, markdown, text, type Checks, type Machine } from './report.ts';
+import { admissionCosts, admissionFailures, admissionMarkdown, admissionRatios, admissionText, everyRound, markdown, text, type Checks, type Machine } from './report.ts';
 import { line, parseSettings, type Settings } from './settings.ts';
 import { BenchRedis } from './redis-target.ts';
 
@@ -69,7 +69,7 @@ try {
     if (!rounds.length) md.push(`${machine.cores} × ${machine.cpu}, ${machine.memoryGb} GB RAM, Node ${machine.node}, Redis ${machine.redis}, MariaDB ${machine.mysql}.`);
     md.push(admissionMarkdown(s, admission));
     json.admission = { seconds: s.admissionSeconds, tokens: s.admissionTokens, concurrency: s.concurrency, rounds: admission };
-    console.log(`\n${admissionText(admission)}\n${admissionRatios(admission)}`);
+    console.log(`\n${admissionText(admission)}\n${admissionRatios(admission)}\nCPU per request by process, µs (median of the rounds):\n${admissionCosts(admission).map((r) => `  ${r.join(': ')}`).join('\n')}`);
   }
   writeFileSync(`${s.outDir}/latest.json`, `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(`${s.outDir}/latest.md`, `${md.join('\n\n')}\n`);
