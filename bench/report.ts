@@ -2,7 +2,7 @@ import { TARGET_NAMES, type AdmissionRound, type AdmissionRun, type AdmissionTar
 import type { BaselineResult } from './baseline.ts';
 import type { DropResult } from './drop.ts';
 import type { Settings } from './settings.ts';
-import { round } from './stats.ts';
+import { round, summarize } from './stats.ts';
 
 export type Machine = { cpu: string; cores: number; memoryGb: number; node: string; redis: string; mysql: string };
 export type Checks = Record<string, { ok: boolean; detail: string }>;
@@ -144,8 +144,9 @@ function admissionRows(rounds: AdmissionRound[]): string[][] {
 
 /**
  * Where each target's CPU goes, per request: each process's share of the cores over its
- * rush ÷ its requests per second, the median over the rounds (the load generator and the
- * rest of the machine included, since the box is full and the ratio follows the total).
+ * rush ÷ its requests per second, the median over the rounds (nearest rank, as the bench's
+ * other percentiles), the load generator and the rest of the machine included, since the
+ * box is full and the ratio follows the total.
  */
 export function admissionCosts(rounds: AdmissionRound[]): string[][] {
   return TARGETS.flatMap((t) => {
@@ -153,16 +154,10 @@ export function admissionCosts(rounds: AdmissionRound[]): string[][] {
     if (runs.length === 0) return [];
     const perRequest = (r: AdmissionRun, k: string) => ((r.cpu[k] ?? 0) / r.rush.perSecond) * 1e6;
     const names = [...new Set(runs.flatMap((r) => Object.keys(r.cpu)))].filter((k) => k !== 'bench');
-    const parts = names.map((k) => [k, median(runs.map((r) => perRequest(r, k)))] as const);
-    const all = median(runs.map((r) => names.reduce((sum, k) => sum + perRequest(r, k), 0)));
+    const parts = names.map((k) => [k, summarize(runs.map((r) => perRequest(r, k))).p50] as const);
+    const all = summarize(runs.map((r) => names.reduce((sum, k) => sum + perRequest(r, k), 0))).p50;
     return [[TARGET_NAMES[t], parts.map(([k, v]) => `${k} ${n0(v)}`).join(', '), `${n0(all)} µs`]];
   });
-}
-
-function median(xs: number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** The system's ratios per round and deployment, on one line. */

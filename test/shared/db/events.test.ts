@@ -43,7 +43,7 @@ describe('the drop log in MySQL', () => {
     await events.insert(903, rows);
     const stored = await events.ofProduct(903);
     expect(stored).toHaveLength(2_000);
-    expect(stored).toEqual([...rows].sort((a, b) => compareIds(a.id, b.id)));
+    expect(stored).toEqual(rows); // ids grow with n: the rows are in log order already
   });
 
   it('writes nothing for no events', async () => {
@@ -52,8 +52,3 @@ describe('the drop log in MySQL', () => {
   });
 });
 
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am - bm || as - bs;
-}
