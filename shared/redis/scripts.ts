@@ -19,6 +19,7 @@ const SCRIPTS = {
   requeue: 8,
   'log-event': 8,
   'drain-log': 8,
+  peek: 8,
   'take-tokens': 1,
   'set-orders': null,
   'ticket-place': 3,
@@ -269,6 +270,16 @@ export class Scripts {
     return { events, refusals: counts };
   }
 
+  /**
+   * What the janitor would find to do for a product (peek.lua): its queued tickets, its
+   * holds due at or before `overdueAtMs`, the events in its log and the refusals not yet
+   * drained.
+   */
+  async peek(productId: number, overdueAtMs: number): Promise<ProductChores> {
+    const [queued, overdue, logged, refusals] = await this.run('peek', this.keys.productScriptKeys(productId), [overdueAtMs]) as number[];
+    return { queued, overdue, logged, refusals };
+  }
+
   /** Trims the log up to and including `lastId` (MySQL has it); the events left. */
   async drainTrim(productId: number, lastId: string): Promise<number> {
     return Number(await this.run('drain-log', this.keys.productScriptKeys(productId), ['trim', lastId]));
@@ -334,6 +345,9 @@ export class Scripts {
     return expected === null ? command.call(this.redis, keys.length, ...keys, ...args) : command.call(this.redis, ...keys, ...args);
   }
 }
+
+/** What peek.lua counts for a product: its queued tickets, overdue holds, logged events and undrained refusals. */
+export type ProductChores = { queued: number; overdue: number; logged: number; refusals: number };
 
 /** A flat {field, value, ...} reply (HGETALL, a stream entry's fields) as a record. */
 function pairs(flat: readonly (string | number | null)[]): Record<string, string> {

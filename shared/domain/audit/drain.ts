@@ -1,7 +1,11 @@
 import type { Deps } from '../../deps.ts';
+import type { ProductChores } from '../../redis/scripts.ts';
 
 /** Events one drain step moves at most (one multi-row insert). */
 const DRAIN_BATCH = 2_000;
+
+/** Whether a drain has anything to move, by what peek.lua counted: events in the log or refusals not yet taken. */
+export const needsDrain = (chores: ProductChores) => chores.logged > 0 || chores.refusals > 0;
 
 /**
  * Moves a drop's event log from Redis to MySQL (docs/event-log.md): read the oldest

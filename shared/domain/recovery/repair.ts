@@ -1,5 +1,6 @@
 import type { Deps } from '../../deps.ts';
 import type { Product } from '../../db/entities/product.entity.ts';
+import type { ProductChores } from '../../redis/scripts.ts';
 import { jobOptions } from '../../queues/queues.ts';
 import { processExpiries } from '../expiry/expire.ts';
 import { sweepSoldOut } from '../reservation/hand-on.ts';
@@ -8,6 +9,12 @@ import { sweepSoldOut } from '../reservation/hand-on.ts';
 const HOLD_GRACE_MS = 5_000;
 /** How old a queued ticket must be before the janitor checks that its job exists. */
 const QUEUED_GRACE_MS = 30_000;
+
+/** Holds due at or before this instant are overdue: the janitor expires them itself. */
+export const overdueAt = (now: number) => now - HOLD_GRACE_MS;
+
+/** Whether repairProduct can find anything to do, by what peek.lua counted: a queued ticket or an overdue hold. */
+export const needsRepair = (chores: ProductChores) => chores.queued > 0 || chores.overdue > 0;
 
 /**
  * The janitor's round for one loaded product, every second: the backstop for steps a
@@ -18,7 +25,7 @@ const QUEUED_GRACE_MS = 30_000;
  */
 export async function repairProduct(deps: Deps, product: Product): Promise<void> {
   const now = Date.now();
-  const overdue = await deps.tickets.overdueHolds(product.id, now - HOLD_GRACE_MS, 200);
+  const overdue = await deps.tickets.overdueHolds(product.id, overdueAt(now), 200);
   if (overdue.length) {
     deps.logger.warn({ productId: product.id, holds: overdue.length }, 'holds past their deadline; expiring them');
     await processExpiries(deps, overdue);

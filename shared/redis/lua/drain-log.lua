@@ -18,7 +18,7 @@ if ARGV[1] == 'trim' then
 end
 
 local refusals = {}
-for _, code in ipairs({'not_open', 'paused', 'sold_out', 'over_limit', 'busy', 'rate_limited'}) do
+for _, code in ipairs(REFUSAL_CODES) do
   local n = tonumber(redis.call('HGET', K_PRODUCT, 'r_' .. code) or '0')
   if n and n > 0 then
     redis.call('HINCRBY', K_PRODUCT, 'r_' .. code, -n)

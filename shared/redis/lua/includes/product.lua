@@ -9,6 +9,9 @@
 local K_PRODUCT, K_LIVE, K_HELD, K_QUEUED, K_WAITING, K_HOLDS, K_PENDING, K_LOG =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 
+-- The door's refusals, counted in the product hash as `r_<code>` until the drain takes them.
+local REFUSAL_CODES = {'not_open', 'paused', 'sold_out', 'over_limit', 'busy', 'rate_limited'}
+
 -- The product hash's counters (`available`, `reserved`, `sold`, `t_<status>`) and the log's
 -- chain head (`evh`) go through pget/pincr/pput. By default each is a command of its own.
 -- A script that moves many tickets in one call (reserve, settle, release) calls
