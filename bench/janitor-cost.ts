@@ -6,6 +6,7 @@
  * one XLEN of its log per product each second, sent together.
  *   npx node bench/janitor-cost.ts --products 1000 --seconds 10
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../shared/config.ts';
@@ -42,9 +43,9 @@ const calls = async () => Number(/total_commands_processed:(\d+)/.exec(await pro
 /** Runs `start` for `seconds`, after 2 s to warm up; Redis calls, Redis CPU and ours per product-second. */
 async function measure(start: () => () => Promise<void>) {
   const stop = start();
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await sleep(2000);
   const [c0, r0, p0] = [await calls(), await serverCpuSeconds(probe), process.cpuUsage()];
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  await sleep(seconds * 1000);
   const [c1, r1, p1] = [await calls(), await serverCpuSeconds(probe), process.cpuUsage(p0)];
   await stop();
   const per = count * seconds;
