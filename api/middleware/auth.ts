@@ -1,4 +1,5 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import { parse as parseBasic } from 'basic-auth';
 import type { Context, Next } from 'koa';
 import type { Config } from '../../shared/config.ts';
 import { DomainError } from '../../shared/errors.ts';
@@ -9,8 +10,15 @@ const USER_ID = /^[A-Za-z0-9._@|+-]{1,128}$/;
 
 type Claims = { sub: string; role?: unknown };
 
+/**
+ * `Bearer <JWT>`: the scheme in any case and one or more spaces before the token, as
+ * HTTP allows (RFC 9110 11.1, 11.4: OAuth clients that build the header from a token
+ * response's `token_type: "bearer"` send it in lower case).
+ */
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+
 function verifyBearer(header: string, key: KeyObject): Claims | null {
-  const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header);
+  const m = BEARER.exec(header);
   if (!m) return null;
   const payload = verifyHs256(m[1], key);
   if (!payload || typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) return null;
@@ -43,16 +51,16 @@ const same = (a: string, b: string) => {
 export function requireAdmin(config: Config) {
   const key = hs256Key(config.JWT_SECRET);
   return async (ctx: Context, next: Next) => {
-    const basic = /^Basic ([A-Za-z0-9+/=]+)$/.exec(ctx.get('Authorization'));
-    let ok = false;
+    const header = ctx.get('Authorization');
+    // jshttp's parser: `Basic` in any case, strict base64, `user:password`; else a bearer token.
+    const basic = parseBasic(header);
+    let ok: boolean;
     if (basic) {
-      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      const userOk = same(decoded.slice(0, Math.max(i, 0)), config.ADMIN_USER);
-      const passwordOk = same(decoded.slice(i + 1), config.ADMIN_PASSWORD);
-      ok = i > 0 && userOk && passwordOk;
+      const userOk = same(basic.name, config.ADMIN_USER);
+      const passwordOk = same(basic.pass, config.ADMIN_PASSWORD);
+      ok = userOk && passwordOk;
     } else {
-      ok = verifyBearer(ctx.get('Authorization'), key)?.role === 'admin';
+      ok = verifyBearer(header, key)?.role === 'admin';
     }
     if (!ok) {
       ctx.state.authChallenge = 'Basic realm="drop-admin", charset="UTF-8"';

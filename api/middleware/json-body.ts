@@ -74,9 +74,9 @@ function parseJson(text: string): unknown {
   try {
     value = JSON.parse(text);
   } catch {
-    value = undefined;
+    throw new DomainError('bad_request', 'The request body is not valid JSON.');
   }
-  if (typeof value !== 'object' || value === null) throw new DomainError('bad_request', 'The request body is not valid JSON.');
+  if (typeof value !== 'object' || value === null) throw new DomainError('bad_request', 'The request body must be a JSON object.');
   return value;
 }
 

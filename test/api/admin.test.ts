@@ -59,6 +59,21 @@ describe('admin credentials', () => {
     expect((await ctx.http('GET', path, { token: await ctx.token('ops-1', { role: 'admin' }) })).status).toBe(200);
   });
 
+  it('takes Basic in any case and after more than one space, and refuses credentials that are not user:password in base64', async () => {
+    const drop = await createDrop(ctx, 3);
+    const path = `/admin/products/${drop.id}/stats`;
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const good = b64('admin:test-admin-password');
+    for (const authorization of [`basic ${good}`, `BASIC ${good}`, `Basic   ${good}`, `bearer ${await ctx.token('ops-2', { role: 'admin' })}`]) {
+      expect({ authorization, status: (await ctx.http('GET', path, { headers: { authorization } })).status }).toEqual({ authorization, status: 200 });
+    }
+    for (const authorization of [`Basic${good}`, `Basic ${good.slice(0, -1)}`, `Basic ${good}=`, `Basic ${b64('admintest-admin-password')}`,
+      `Basic ${b64(':test-admin-password')}`, `Basic ${b64('admin:test-admin-password ')}`, `Basic ${b64('ADMIN:test-admin-password')}`,
+      `Basic ${Buffer.from('admin:test-admin-password').toString('base64url').replace(/=+$/, '')}x`, 'Basic', 'Basic ', good]) {
+      expect({ authorization, status: (await ctx.http('GET', path, { headers: { authorization } })).status }).toEqual({ authorization, status: 401 });
+    }
+  });
+
   it('answers 403 forbidden to an admin change sent from another site, and changes nothing', async () => {
     const drop = await createDrop(ctx, 3);
     const pause = `/admin/products/${drop.id}/pause`;

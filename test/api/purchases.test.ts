@@ -117,6 +117,28 @@ describe('POST /products/:id/purchases', () => {
     expect((await stats(drop.id)).tickets.queued).toBe(0);
   });
 
+  it('takes the bearer scheme in any case and after more than one space, and nothing else in its place', async () => {
+    const drop = await createDrop(ctx, 50);
+    let n = 0;
+    const as = async (scheme: (token: string) => string) => {
+      const token = await ctx.token(`scheme-${++n}`);
+      const res = await http.http('POST', `/products/${drop.id}/purchases`, { body: {}, headers: { authorization: scheme(token) } });
+      return { res, token, scheme };
+    };
+    for (const scheme of [(t: string) => `bearer ${t}`, (t: string) => `BEARER ${t}`, (t: string) => `bEaReR ${t}`, (t: string) => `Bearer   ${t}`]) {
+      const { res, token } = await as(scheme);
+      expect({ header: scheme('<token>'), status: res.status }).toEqual({ header: scheme('<token>'), status: 202 });
+      const poll = await http.http('GET', `/tickets/${res.body.ticketId}`, { headers: { authorization: `bearer ${token}` } });
+      expect(poll.status).toBe(200);
+    }
+    for (const scheme of [(t: string) => `Bearer${t}`, (t: string) => `Bearer\t${t}`, (t: string) => `Bearer ${t} extra`, (t: string) => `Bearer ${t}.x`,
+      (t: string) => `Token ${t}`, (t: string) => `Bearers ${t}`, (t: string) => `Basic ${t}`, (t: string) => t, () => 'Bearer ']) {
+      const { res } = await as(scheme);
+      expect({ header: scheme('<token>'), status: res.status }).toEqual({ header: scheme('<token>'), status: 401 });
+    }
+    expect((await stats(drop.id)).tickets.queued).toBe(4);
+  });
+
   it('answers 404 not_found for unknown and non-numeric product ids', async () => {
     for (const id of ['999999', 'abc', '0', '-1', '1.5', '1e3', '99999999999', '%ZZ', '1%20']) {
       expectError(await buy(id as unknown as number, 'ann', {}), 404, 'not_found');
