@@ -64,7 +64,7 @@ export class Janitor {
     const at = overdueAt(Date.now());
     const out: ProductChores[] = [];
     for (let i = 0; i < ids.length; i += PEEK_BATCH) {
-      out.push(...await Promise.all(ids.slice(i, i + PEEK_BATCH).map((id) => this.deps.scripts.peek(id, at))));
+      out.push(...await this.deps.scripts.peekEach(ids.slice(i, i + PEEK_BATCH), at));
     }
     return out;
   }

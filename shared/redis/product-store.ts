@@ -1,6 +1,6 @@
 import { isCluster, masters, nodeKey, ownersOf, slotOwners, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
-import type { Scripts } from './scripts.ts';
+import type { ReadFields, Scripts } from './scripts.ts';
 
 /**
  * Products' live state in Redis, read outside the Lua scripts: fields of their hashes (the
@@ -20,11 +20,12 @@ export class ProductStore {
 
   /**
    * The named fields of several products' hashes, each with the clock of the shard that
-   * holds it (its "is it open" clock). One call per product: on a Redis Cluster the
-   * products live on different shards; auto-pipelining sends them in one write per shard.
+   * holds it (its "is it open" clock). On one server, in one pipeline (a catalogue of
+   * thousands is one write); on a Redis Cluster, one call per product, since the products
+   * live on different shards.
    */
-  async fields(ids: number[], fields: readonly string[]): Promise<{ values: (string | null)[]; serverTimeMs: number }[]> {
-    return Promise.all(ids.map((id) => this.scripts.readFields(id, fields)));
+  async fields(ids: number[], fields: readonly string[]): Promise<ReadFields[]> {
+    return this.scripts.readFieldsOf(ids, fields);
   }
 
   /**

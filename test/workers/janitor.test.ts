@@ -27,9 +27,9 @@ class RecordingScripts extends Scripts {
     this.drained.push(productId);
     return super.drainRead(productId, max);
   }
-  override peek(productId: number, overdueAtMs: number) {
-    this.peeked.push(productId);
-    return super.peek(productId, overdueAtMs);
+  override peekEach(productIds: number[], overdueAtMs: number) {
+    this.peeked.push(...productIds);
+    return super.peekEach(productIds, overdueAtMs);
   }
 }
 
