@@ -70,8 +70,23 @@ function lotteryView(p: Product, opensAtMs: number | null, serverTimeMs: number)
   return { commitment: commitmentOf(p.lotterySeed), seed: drawn ? p.lotterySeed : null };
 }
 
+/** What of a product's live state its public view shows. */
+type ViewState = Pick<LiveState, 'total' | 'available' | 'opensAtMs' | 'perUserLimit'>;
+/** The hash fields of a {@link ViewState}, in order: a catalogue's read carries these four, not all of {@link LIVE_FIELDS}. */
+const VIEW_FIELDS = ['total', 'available', 'opensAt', 'limit'] as const;
+
+/** Public views of products (the contract's "Products"): their live state, each with its shard's clock. */
+export async function readViews(deps: Pick<Deps, 'productState'>, products: Product[]): Promise<ProductView[]> {
+  const read = await deps.productState.fields(products.map((p) => p.id), VIEW_FIELDS);
+  return products.map((p, i) => {
+    const [total, available, opensAt, limit] = read[i].values;
+    const live = total === null ? null : { total: Number(total), available: Number(available ?? 0), opensAtMs: Number(opensAt ?? 0), perUserLimit: Number(limit ?? 0) };
+    return productView(p, live, read[i].serverTimeMs);
+  });
+}
+
 /** The public shape of a product (the contract's "Products"). */
-export function productView(p: Product, live: LiveState | null, serverTimeMs: number) {
+export function productView(p: Product, live: ViewState | null, serverTimeMs: number) {
   const total = live?.total ?? p.totalStock;
   const opensAtMs = live ? (live.opensAtMs >= 0 && p.type === 'reserve' ? live.opensAtMs : null) : (p.opensAt?.getTime() ?? null);
   return {

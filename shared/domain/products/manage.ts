@@ -4,7 +4,7 @@ import type { Product, ProductType } from '../../db/entities/product.entity.ts';
 import { DomainError, notFound } from '../../errors.ts';
 import { scriptError } from '../../redis/script-errors.ts';
 import { handOn } from '../reservation/hand-on.ts';
-import { readLive, productView } from './live-state.ts';
+import { readLive, readViews } from './live-state.ts';
 import { loadProduct } from './load.ts';
 import { applyOperatorSettings } from './settings.ts';
 import { placementIds } from './placement.ts';
@@ -62,8 +62,8 @@ async function createPlaced(deps: Deps, row: NewProductRow): Promise<Product | f
 }
 
 async function view(deps: Deps, product: Product) {
-  const { states, serverTimesMs } = await readLive(deps, [product.id]);
-  return productView(product, states[0], serverTimesMs[0]);
+  const [shown] = await readViews(deps, [product]);
+  return shown;
 }
 
 /**
