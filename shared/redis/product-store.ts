@@ -25,7 +25,7 @@ export class ProductStore {
    * live on different shards.
    */
   async fields(ids: number[], fields: readonly string[]): Promise<ReadFields[]> {
-    return this.scripts.readFieldsOf(ids, fields);
+    return this.scripts.readFieldsEach(ids, fields);
   }
 
   /**

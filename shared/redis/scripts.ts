@@ -295,7 +295,7 @@ export class Scripts {
   }
 
   /** {@link readFields} of several products: in one pipeline on one server (see {@link each}). */
-  async readFieldsOf(productIds: number[], fields: readonly string[]): Promise<ReadFields[]> {
+  async readFieldsEach(productIds: number[], fields: readonly string[]): Promise<ReadFields[]> {
     const replies = await this.each('read-fields', productIds.map((id) => [this.keys.product(id).product]), [...fields]);
     return replies.map((reply) => readFieldsOf(reply, fields));
   }
