@@ -1,6 +1,6 @@
 import { isCluster, masters, nodeKey, ownersOf, slotOwners, type RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
-import type { ReadFields, Scripts } from './scripts.ts';
+import { timeMs, type ReadFields, type Scripts } from './scripts.ts';
 
 /**
  * Products' live state in Redis, read outside the Lua scripts: fields of their hashes (the
@@ -20,12 +20,24 @@ export class ProductStore {
 
   /**
    * The named fields of several products' hashes, each with the clock of the shard that
-   * holds it (its "is it open" clock). On one server, in one pipeline (a catalogue of
-   * thousands is one write); on a Redis Cluster, one call per product, since the products
-   * live on different shards.
+   * holds it (its "is it open" clock). On one server there is one clock: its `TIME` once
+   * and a plain `HMGET` per product, all in one pipeline (a catalogue of thousands is one
+   * write, and Redis runs no script per product). On a Redis Cluster the products live on
+   * different shards: one read-fields.lua call each, with its shard's clock.
    */
   async fields(ids: number[], fields: readonly string[]): Promise<ReadFields[]> {
-    return this.scripts.readFieldsEach(ids, fields);
+    const redis = this.redis;
+    if (ids.length <= 1 || fields.length === 0 || isCluster(redis)) return Promise.all(ids.map((id) => this.scripts.readFields(id, fields)));
+    const pipeline = redis.pipeline().time();
+    for (const id of ids) pipeline.hmget(this.keys.product(id).product, ...fields);
+    const results = (await pipeline.exec()) ?? [];
+    const replies = results.map(([err, reply]) => {
+      if (err) throw err;
+      return reply;
+    });
+    const [sec, micro] = replies[0] as [string, string];
+    const serverTimeMs = timeMs(sec, micro);
+    return ids.map((_, i) => ({ values: replies[i + 1] as (string | null)[], serverTimeMs }));
   }
 
   /**

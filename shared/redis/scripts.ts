@@ -294,11 +294,6 @@ export class Scripts {
     return readFieldsOf(await this.run('read-fields', [this.keys.product(productId).product], [...fields]), fields);
   }
 
-  /** {@link readFields} of several products: in one pipeline on one server (see {@link each}). */
-  async readFieldsEach(productIds: number[], fields: readonly string[]): Promise<ReadFields[]> {
-    const replies = await this.each('read-fields', productIds.map((id) => [this.keys.product(id).product]), [...fields]);
-    return replies.map((reply) => readFieldsOf(reply, fields));
-  }
 
   /**
    * A ticket's fields, its rank in the queue (null when not queued), the product's rate,
@@ -346,7 +341,7 @@ export class Scripts {
   /**
    * One script run for each product (its keys), the same arguments for all. On one server
    * the calls go in one pipeline: one write and one read instead of one each, which is most
-   * of what a cheap script costs the caller (a catalogue of thousands, read or peeked every
+   * of what a cheap script costs the caller (the janitor peeks at every product every
    * second). On a Redis Cluster the products live on different shards: one call each. As
    * with separate calls, one that fails fails the whole (ioredis sends a script Redis has
    * forgotten again by itself, in a pipeline too).
@@ -403,7 +398,7 @@ function pairs(flat: readonly (string | number | null)[]): Record<string, string
 }
 
 /** Redis TIME's {seconds, microseconds} as epoch milliseconds. */
-const timeMs = (sec: string | number | null, micro: string | number | null) => Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+export const timeMs = (sec: string | number | null, micro: string | number | null) => Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
 
 function admitResult(reply: [string, ...(string | number)[]]): AdmitResult {
   const [outcome, a, b, c, d, e, f, g] = reply;
